@@ -1,0 +1,5 @@
+import sys
+
+from inventory_sync.cli import main
+
+sys.exit(main())

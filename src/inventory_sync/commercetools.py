@@ -1,0 +1,235 @@
+"""The sink: a commercetools supply channel's inventory entries, read and written in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anyio
+
+from inventory_sync.errors import (
+    ApiError,
+    AuthError,
+    BadResponseError,
+    ChannelNotFoundError,
+    GraphQLError,
+)
+from inventory_sync.graphql import (
+    FieldTemplate,
+    GraphQLClient,
+    alias_index,
+    batch_document,
+    batch_variables,
+    error_code,
+    load_document,
+)
+from inventory_sync.plan import Create, ExistingEntry, Update, Write
+
+API = "commercetools"
+MAX_PREDICATE_CHARS = 9_500  # commercetools caps query predicates near 10,000 characters
+MAX_LIMIT = 500
+
+Outcome = Literal["created", "updated", "unchanged", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    sku: str
+    outcome: Outcome
+    code: str = ""
+    message: str = ""
+
+
+def quote(value: str) -> str:
+    """A commercetools predicate string literal: ``\\`` and ``"`` escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def sku_predicates(skus: Sequence[str], channel_id: str) -> Iterator[str]:
+    """``sku in (...) and supplyChannel(id="...")`` predicates, each under the size cap."""
+    tail = f") and supplyChannel(id={quote(channel_id)})"
+    head = "sku in ("
+    budget = MAX_PREDICATE_CHARS - len(head) - len(tail)
+    part: list[str] = []
+    used = 0
+    for sku in skus:
+        literal = quote(sku)
+        cost = len(literal) + 2
+        if len(literal) > budget:
+            raise ValueError(f"SKU too long for a query predicate: {sku[:50]!r}...")
+        if part and (used + cost > budget or len(part) >= MAX_LIMIT):
+            yield head + ", ".join(part) + tail
+            part, used = [], 0
+        part.append(literal)
+        used += cost
+    if part:
+        yield head + ", ".join(part) + tail
+
+
+class CommercetoolsSink:
+    """Channel lookup, existing entries by SKU, and batched creates/updates."""
+
+    def __init__(self, client: GraphQLClient, *, batch_size: int, conflict_retries: int) -> None:
+        self._client = client
+        self._batch_size = batch_size
+        self._conflict_retries = conflict_retries
+        self._channel_doc = load_document(API, "GetChannelByKey")
+        self._entries_doc = load_document(API, "GetInventoryEntries")
+        self._create = FieldTemplate.of(load_document(API, "CreateInventoryEntry"))
+        self._update = FieldTemplate.of(load_document(API, "UpdateInventoryEntry"))
+
+    async def channel_id(self, key: str) -> str:
+        body = await self._client.post(self._channel_doc, {"key": key})
+        _raise_errors(body, "channel")
+        channel = (body.get("data") or {}).get("channel")
+        if channel is None:
+            raise ChannelNotFoundError(API, f"no channel with key {key!r}", code="ChannelNotFound")
+        if not isinstance(channel, Mapping) or not isinstance(channel.get("id"), str):
+            raise BadResponseError(API, f"channel {key!r}: answer has no id")
+        return str(channel["id"])
+
+    async def existing(self, channel_id: str, skus: Sequence[str]) -> dict[str, ExistingEntry]:
+        """The channel's entries for ``skus`` (all pages of every predicate chunk)."""
+        found: dict[str, ExistingEntry] = {}
+        for predicate in sku_predicates(skus, channel_id):
+            offset = 0
+            while True:
+                body = await self._client.post(
+                    self._entries_doc, {"where": predicate, "limit": MAX_LIMIT, "offset": offset}
+                )
+                _raise_errors(body, "inventoryEntries")
+                try:
+                    page = body["data"]["inventoryEntries"]
+                    results = page["results"]
+                    total = int(page["total"])
+                    for r in results:
+                        entry = ExistingEntry(
+                            id=r["id"],
+                            version=int(r["version"]),
+                            sku=r["sku"],
+                            quantity=int(r["quantityOnStock"]),
+                        )
+                        found[entry.sku] = entry
+                except (KeyError, TypeError, ValueError) as e:
+                    raise BadResponseError(
+                        API, "inventoryEntries answer has an unexpected shape"
+                    ) from e
+                offset += len(results)
+                if not results or offset >= total:
+                    break
+        return found
+
+    async def write(self, channel_id: str, writes: Sequence[Write]) -> list[WriteResult]:
+        """Apply ``writes`` in concurrent batches, settling conflicts; one result per write."""
+        results: list[WriteResult] = []
+        pending = list(writes)
+        for attempt in range(self._conflict_retries + 1):
+            if not pending:
+                break
+            last_round = attempt == self._conflict_retries
+            retry: list[Write] = []
+            async with anyio.create_task_group() as tg:
+                for start in range(0, len(pending), self._batch_size):
+                    batch = pending[start : start + self._batch_size]
+                    tg.start_soon(self._write_batch, channel_id, batch, results, retry, last_round)
+            pending = await self._refresh(channel_id, retry, results) if retry else []
+        return results
+
+    async def _write_batch(
+        self,
+        channel_id: str,
+        batch: list[Write],
+        results: list[WriteResult],
+        retry: list[Write],
+        last_round: bool,
+    ) -> None:
+        items = [self._item(channel_id, w) for w in batch]
+        document = batch_document("InventoryBatch", tuple(t for t, _ in items))
+        try:
+            body = await self._client.post(document, batch_variables(items))
+        except AuthError:
+            raise
+        except ApiError as e:
+            results.extend(WriteResult(w.sku, "failed", e.code or "error", str(e)) for w in batch)
+            return
+        data = body.get("data") if isinstance(body.get("data"), Mapping) else {}
+        errors: dict[int, Mapping[str, Any]] = {}
+        for error in body.get("errors") or []:
+            index = alias_index(error) if isinstance(error, Mapping) else None
+            if index is not None and index < len(batch):
+                errors.setdefault(index, error)
+        for n, write in enumerate(batch):
+            error = errors.get(n)
+            if error is None and isinstance(data, Mapping) and data.get(f"i{n}") is not None:
+                kind: Outcome = "created" if isinstance(write, Create) else "updated"
+                results.append(WriteResult(write.sku, kind))
+            elif error is None:
+                results.append(WriteResult(write.sku, "failed", "NoResult", "no result for item"))
+            else:
+                code = error_code(error)
+                conflict = _conflict_retry(write, error, code)
+                if conflict is not None and not last_round:
+                    retry.append(conflict)
+                else:
+                    results.append(
+                        WriteResult(write.sku, "failed", code, str(error.get("message", "")))
+                    )
+
+    async def _refresh(
+        self, channel_id: str, retry: list[Write], results: list[WriteResult]
+    ) -> list[Write]:
+        """Turn conflicted writes into updates against the entries' current versions."""
+        unknown = [w.sku for w in retry if isinstance(w, Create) or w.version < 0]
+        current = await self.existing(channel_id, unknown) if unknown else {}
+        out: list[Write] = []
+        for w in retry:
+            if isinstance(w, Update) and w.version >= 0:
+                out.append(w)
+                continue
+            entry = current.get(w.sku)
+            if entry is None:
+                out.append(Create(sku=w.sku, quantity=w.quantity))
+            elif entry.quantity == w.quantity:
+                results.append(WriteResult(w.sku, "unchanged"))
+            else:
+                out.append(Update(w.sku, entry.id, entry.version, entry.quantity, w.quantity))
+        return out
+
+    def _item(self, channel_id: str, write: Write) -> tuple[FieldTemplate, dict[str, Any]]:
+        if isinstance(write, Create):
+            draft = {
+                "sku": write.sku,
+                "quantityOnStock": write.quantity,
+                "supplyChannel": {"typeId": "channel", "id": channel_id},
+            }
+            return self._create, {"draft": draft}
+        return self._update, {
+            "id": write.entry_id,
+            "version": write.version,
+            "actions": [{"changeQuantity": {"quantity": write.quantity}}],
+        }
+
+
+def _conflict_retry(write: Write, error: Mapping[str, Any], code: str) -> Write | None:
+    """The write to try again after a conflict, or None when the error is final.
+
+    ``DuplicateField`` on create: the entry appeared meanwhile → re-read and update it.
+    ``ConcurrentModification``: retry with ``currentVersion`` when given, else re-read
+    (a negative version marks "re-read").
+    """
+    ext = error.get("extensions") if isinstance(error.get("extensions"), Mapping) else {}
+    if code == "DuplicateField" and isinstance(write, Create):
+        return write
+    if code == "ConcurrentModification" and isinstance(write, Update):
+        current = ext.get("currentVersion") if isinstance(ext, Mapping) else None
+        version = int(current) if isinstance(current, int) else -1
+        return Update(write.sku, write.entry_id, version, write.old_quantity, write.quantity)
+    return None
+
+
+def _raise_errors(body: Mapping[str, Any], what: str) -> None:
+    errors = body.get("errors")
+    if errors:
+        first = errors[0] if isinstance(errors, list) and isinstance(errors[0], Mapping) else {}
+        raise GraphQLError(API, f"{what}: {first.get('message')}", code=error_code(first))

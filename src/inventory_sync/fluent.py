@@ -1,0 +1,86 @@
+"""The source: aggregate virtual positions of a Fluent catalogue, page by page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+from inventory_sync.errors import BadResponseError, GraphQLError, PagingError
+from inventory_sync.graphql import GraphQLClient, error_code, load_document
+from inventory_sync.model import Position, Window, format_timestamp
+
+DOCUMENT = ("fluent", "GetAggregateVirtualPositions")
+
+
+class FluentSource:
+    """Pages ``virtualPositions`` for one catalogue and window.
+
+    The next page is ``after`` the last edge's cursor (Fluent has no ``endCursor``);
+    paging stops on ``hasNextPage`` false or an empty page; a cursor seen before is a
+    ``PagingError`` rather than an endless loop.
+    """
+
+    def __init__(self, client: GraphQLClient, *, page_size: int) -> None:
+        self._client = client
+        self._page_size = page_size
+        self._document = load_document(*DOCUMENT)
+
+    async def pages(
+        self, catalogue_ref: str, statuses: Sequence[str], window: Window
+    ) -> AsyncIterator[list[Position]]:
+        variables: dict[str, Any] = {
+            "catalogueRef": catalogue_ref,
+            "statuses": list(statuses),
+            "updatedOnFrom": None if window.start is None else format_timestamp(window.start),
+            "updatedOnTo": format_timestamp(window.end),
+            "first": self._page_size,
+            "after": None,
+        }
+        seen: set[str] = set()
+        while True:
+            body = await self._client.post(self._document, variables)
+            edges, has_next = self._edges(body)
+            if not edges:
+                return
+            yield [_position(edge) for edge in edges]
+            if not has_next:
+                return
+            cursor = edges[-1].get("cursor")
+            if not isinstance(cursor, str) or not cursor:
+                raise BadResponseError("fluent", "the last edge of a page has no cursor")
+            if cursor in seen:
+                raise PagingError(
+                    "fluent",
+                    f"loop detected: cursor {cursor!r} came back for catalogue {catalogue_ref!r}",
+                )
+            seen.add(cursor)
+            variables["after"] = cursor
+
+    def _edges(self, body: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], bool]:
+        errors = body.get("errors")
+        if errors:
+            first = errors[0] if isinstance(errors, list) and errors else {}
+            first = first if isinstance(first, Mapping) else {}
+            raise GraphQLError(
+                "fluent", f"virtualPositions: {first.get('message')}", code=error_code(first)
+            )
+        try:
+            connection = body["data"]["virtualPositions"]
+            if connection is None:
+                return [], False
+            edges = connection.get("edges") or []
+            page_info = connection.get("pageInfo") or {}
+        except (KeyError, TypeError, AttributeError) as e:
+            raise BadResponseError("fluent", "answer has no data.virtualPositions") from e
+        if not isinstance(edges, list):
+            raise BadResponseError("fluent", "virtualPositions.edges is not a list")
+        return [e if isinstance(e, Mapping) else {} for e in edges], bool(
+            page_info.get("hasNextPage")
+        )
+
+
+def _position(edge: Mapping[str, Any]) -> Position:
+    node = edge.get("node")
+    if not isinstance(node, Mapping):
+        return Position(product_ref=None, quantity=None)
+    return Position(product_ref=node.get("productRef"), quantity=node.get("quantity"))

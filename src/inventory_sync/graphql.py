@@ -1,0 +1,191 @@
+"""GraphQL over HTTP: the bundled documents, one POST with auth and retries, and batches.
+
+A batch is one request carrying several aliased copies (``i0``, ``i1``, …) of the
+top-level field of single-field documents, each with its own suffixed variables;
+the API answers each alias separately, so an error whose ``path`` starts with an
+alias belongs to that item alone.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import anyio
+import graphql as gql
+import httpx
+
+from inventory_sync.auth import TokenProvider
+from inventory_sync.errors import (
+    AuthError,
+    BadResponseError,
+    GraphQLError,
+    PermanentApiError,
+)
+from inventory_sync.http import RetryPolicy, raise_for_temporary_status, transport_errors
+
+_MARK = "__item__"
+
+
+@functools.cache
+def load_document(api: str, name: str) -> str:
+    """The text of ``graphql/<api>/<name>.graphql`` shipped inside the package."""
+    path = resources.files("inventory_sync") / "graphql" / api / f"{name}.graphql"
+    return path.read_text(encoding="utf-8")
+
+
+def error_code(error: Mapping[str, Any]) -> str:
+    """The code of one GraphQL error: ``extensions.code`` (commercetools) or ``code`` (Fluent)."""
+    ext = error.get("extensions")
+    if isinstance(ext, Mapping) and ext.get("code"):
+        return str(ext["code"])
+    return str(error.get("code") or "GraphQLError")
+
+
+class GraphQLClient:
+    """POSTs documents to one GraphQL endpoint with a bearer token from ``tokens``.
+
+    ``limiter`` bounds the requests in flight (shared by every task of the run);
+    transport failures and 429/502/503/504 are retried by ``retry``; a 401 drops the
+    token and tries once more with a fresh one.
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        tokens: TokenProvider,
+        retry: RetryPolicy,
+        *,
+        api: str,
+        limiter: anyio.CapacityLimiter,
+    ) -> None:
+        self._http = http
+        self._url = url
+        self._tokens = tokens
+        self._retry = retry
+        self._limiter = limiter
+        self.api = api
+        self.requests = 0
+
+    async def post(self, document: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """The answer's JSON object (``data`` and maybe ``errors``); raises on HTTP failures."""
+        payload = {"query": document, "variables": dict(variables)}
+        async with self._limiter:
+            return await self._retry.call(lambda: self._post_once(payload))
+
+    async def _post_once(self, payload: dict[str, Any]) -> dict[str, Any]:
+        token = await self._tokens.token()
+        response = await self._send(token, payload)
+        if response.status_code == 401:
+            await self._tokens.invalidate(token)
+            response = await self._send(await self._tokens.token(), payload)
+            if response.status_code == 401:
+                raise AuthError(
+                    self.api,
+                    f"{self._url} answered 401 to a fresh token from {self._tokens.api}",
+                    code="401",
+                )
+        raise_for_temporary_status(self.api, response)
+        try:
+            body = response.json()
+        except ValueError as e:
+            kind = response.headers.get("content-type", "no content type")
+            raise BadResponseError(
+                self.api,
+                f"HTTP {response.status_code} from {self._url} is not JSON ({kind}, "
+                f"{len(response.content)} bytes)",
+                code=str(response.status_code),
+            ) from e
+        if not isinstance(body, dict):
+            raise BadResponseError(self.api, f"answer from {self._url} is not a JSON object")
+        if response.status_code >= 400:
+            errors = body.get("errors")
+            if isinstance(errors, list) and errors and isinstance(errors[0], Mapping):
+                raise GraphQLError(
+                    self.api,
+                    f"HTTP {response.status_code}: {errors[0].get('message')}",
+                    code=error_code(errors[0]),
+                )
+            raise PermanentApiError(
+                self.api,
+                f"HTTP {response.status_code} from {self._url}",
+                code=str(response.status_code),
+            )
+        return body
+
+    async def _send(self, token: str, payload: dict[str, Any]) -> httpx.Response:
+        self.requests += 1
+        with transport_errors(self.api):
+            return await self._http.post(
+                self._url, json=payload, headers={"Authorization": f"Bearer {token}"}
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class FieldTemplate:
+    """The one top-level field of a document, ready to be aliased into a batch."""
+
+    operation: str
+    variable_definitions: tuple[str, ...]
+    field: str
+    variables: tuple[str, ...]
+
+    @classmethod
+    @functools.cache
+    def of(cls, document: str) -> FieldTemplate:
+        ast = gql.parse(document)
+        ops = [d for d in ast.definitions if isinstance(d, gql.OperationDefinitionNode)]
+        if len(ops) != 1 or len(ops[0].selection_set.selections) != 1:
+            raise ValueError("a batch template must have one operation with one top-level field")
+        op = ops[0]
+        marked = gql.visit(op, _MarkVariables())
+        field = marked.selection_set.selections[0]
+        return cls(
+            operation=op.operation.value,
+            variable_definitions=tuple(gql.print_ast(v) for v in marked.variable_definitions or ()),
+            field=gql.print_ast(field),
+            variables=tuple(v.variable.name.value for v in op.variable_definitions or ()),
+        )
+
+
+class _MarkVariables(gql.Visitor):
+    def enter_variable(self, node: gql.VariableNode, *_: Any) -> gql.VariableNode:
+        return gql.VariableNode(name=gql.NameNode(value=f"{node.name.value}{_MARK}"))
+
+
+@functools.lru_cache(maxsize=256)
+def batch_document(name: str, templates: tuple[FieldTemplate, ...]) -> str:
+    """One document with ``templates[n]`` aliased as ``i<n>`` (cached per shape)."""
+    operations = {t.operation for t in templates}
+    if len(operations) != 1:
+        raise ValueError("a batch mixes queries and mutations")
+    defs: list[str] = []
+    fields: list[str] = []
+    for n, t in enumerate(templates):
+        defs.extend(d.replace(_MARK, f"_{n}") for d in t.variable_definitions)
+        fields.append(f"i{n}: " + t.field.replace(_MARK, f"_{n}"))
+    body = "\n".join(fields)
+    return f"{operations.pop()} {name}({', '.join(defs)}) {{\n{body}\n}}"
+
+
+def batch_variables(items: Sequence[tuple[FieldTemplate, Mapping[str, Any]]]) -> dict[str, Any]:
+    """The variables of a batch: each item's variables suffixed with its index."""
+    out: dict[str, Any] = {}
+    for n, (template, variables) in enumerate(items):
+        for name in template.variables:
+            out[f"{name}_{n}"] = variables[name]
+    return out
+
+
+def alias_index(error: Mapping[str, Any]) -> int | None:
+    """Which batch item (``i<n>``) an error's ``path`` points at, if any."""
+    path = error.get("path")
+    if isinstance(path, list) and path and isinstance(path[0], str) and path[0].startswith("i"):
+        digits = path[0][1:]
+        if digits.isdigit():
+            return int(digits)
+    return None

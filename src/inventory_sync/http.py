@@ -1,0 +1,114 @@
+"""Outbound HTTP: the client, the one retry policy, and mapping transport failures.
+
+Retried (exponential backoff with jitter, bounded attempts and total time):
+connection errors, read/write/pool timeouts, HTTP 429 (``Retry-After`` honoured),
+502, 503 and 504 — all raised as ``TemporaryApiError``. Never retried: other 4xx,
+GraphQL validation errors, bad credentials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+import httpx
+import stamina
+
+from inventory_sync.errors import TemporaryApiError
+
+T = TypeVar("T")
+
+RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 5
+    timeout: float = 60.0
+    wait_initial: float = 0.2
+    wait_max: float = 10.0
+    wait_jitter: float = 0.5
+    retry_after_max: float = 60.0
+
+    def _hook(self, exc: Exception) -> bool | float:
+        if not isinstance(exc, TemporaryApiError):
+            return False
+        if exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.retry_after_max)
+        return True
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run ``fn`` until it succeeds, raises a non-temporary error, or the policy gives up."""
+        async for attempt in stamina.retry_context(
+            on=self._hook,
+            attempts=self.attempts,
+            timeout=self.timeout,
+            wait_initial=self.wait_initial,
+            wait_max=self.wait_max,
+            wait_jitter=self.wait_jitter,
+        ):
+            with attempt:
+                return await fn()
+        raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
+
+
+def make_client(
+    *, timeout: float, connect_timeout: float, max_connections: int
+) -> httpx.AsyncClient:
+    """One pooled client per API; the pool is never smaller than the requests in flight."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=connect_timeout, pool=timeout),
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=30.0,
+        ),
+        headers={"User-Agent": "inventory-sync"},
+        follow_redirects=False,
+    )
+
+
+@contextlib.contextmanager
+def transport_errors(api: str) -> Iterator[None]:
+    """Map httpx transport failures to ``TemporaryApiError`` (the URL, never a secret)."""
+    try:
+        yield
+    except httpx.TimeoutException as e:
+        raise TemporaryApiError(api, f"timed out ({type(e).__name__})", code="timeout") from e
+    except httpx.TransportError as e:
+        raise TemporaryApiError(
+            api, f"connection failed ({type(e).__name__}: {e})", code="connection"
+        ) from e
+
+
+def raise_for_temporary_status(api: str, response: httpx.Response) -> None:
+    """429/502/503/504 → ``TemporaryApiError`` (with the server's ``Retry-After``)."""
+    if response.status_code in RETRYABLE_STATUS:
+        raise TemporaryApiError(
+            api,
+            f"HTTP {response.status_code} from {response.request.url}",
+            code=str(response.status_code),
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)

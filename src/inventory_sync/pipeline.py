@@ -1,0 +1,188 @@
+"""One profile's sync: Fluent pages → chunks → plan → commercetools, as anyio tasks.
+
+::
+
+    pages()  ──[pages stream, 2]──▶ chunker ──[chunks stream, workers]──▶ N chunk workers
+                                    (dedupe,                              (lookup existing,
+                                     order same SKU)                       plan, write batches)
+
+Streams are bounded, so the positions in memory are at most about
+``(2 + workers) * page_size + workers * chunk_size`` whatever the catalogue size.
+A SKU that shows up again while an earlier chunk holding it is still in flight waits
+for that chunk, so the one seen last is also written last.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from inventory_sync.commercetools import CommercetoolsSink, WriteResult
+from inventory_sync.fluent import FluentSource
+from inventory_sync.logging import get_logger
+from inventory_sync.model import Counts, ItemFailure, Position, Window
+from inventory_sync.plan import Create, NegativePolicy, Write, check_positions, diff
+from inventory_sync.profiles import Profile
+
+log = get_logger()
+
+PlannedHook = Callable[[Profile, Write], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineOptions:
+    workers: int
+    chunk_size: int
+    negative: NegativePolicy
+    dry_run: bool = False
+    max_failures_kept: int = 20
+
+
+@dataclass(slots=True)
+class PipelineResult:
+    counts: Counts = field(default_factory=Counts)
+    failures: list[ItemFailure] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Chunk:
+    positions: list[Position]
+    done: anyio.Event = field(default_factory=anyio.Event)
+    wait_for: list[anyio.Event] = field(default_factory=list)
+
+
+async def sync_profile(
+    profile: Profile,
+    window: Window,
+    source: FluentSource,
+    sink: CommercetoolsSink,
+    options: PipelineOptions,
+    on_planned: PlannedHook | None = None,
+) -> PipelineResult:
+    result = PipelineResult()
+    channel_id = await sink.channel_id(profile.ct_channel_key)
+    in_flight: dict[str, anyio.Event] = {}
+    started = time.monotonic()
+
+    async def produce(send: ObjectSendStream[list[Position]]) -> None:
+        async with send:
+            page_no = received = 0
+            pages = source.pages(profile.fluent_catalogue_ref, profile.statuses, window)
+            async for page in pages:
+                page_no += 1
+                received += len(page)
+                log.info(
+                    "inventory_sync.page_fetched",
+                    profile=profile.name,
+                    page=page_no,
+                    positions=len(page),
+                    received=received,
+                    written=result.counts.created + result.counts.updated,
+                    rate_per_s=round(received / max(time.monotonic() - started, 1e-3), 1),
+                )
+                await send.send(page)
+
+    async def chunker(
+        recv: ObjectReceiveStream[list[Position]], send: ObjectSendStream[_Chunk]
+    ) -> None:
+        async with recv, send:
+            chunk = _Chunk(positions=[])
+            async for page in recv:
+                for position in page:
+                    ref = position.product_ref
+                    if isinstance(ref, str):
+                        earlier = in_flight.get(ref)
+                        if earlier is not None and earlier is not chunk.done:
+                            chunk.wait_for.append(earlier)
+                        in_flight[ref] = chunk.done
+                    chunk.positions.append(position)
+                    if len(chunk.positions) >= options.chunk_size:
+                        await send.send(chunk)
+                        chunk = _Chunk(positions=[])
+            if chunk.positions:
+                await send.send(chunk)
+
+    async def worker(recv: ObjectReceiveStream[_Chunk]) -> None:
+        async with recv:
+            async for chunk in recv:
+                try:
+                    for event in chunk.wait_for:
+                        await event.wait()
+                    await process(chunk.positions)
+                finally:
+                    for position in chunk.positions:
+                        ref = position.product_ref
+                        if isinstance(ref, str) and in_flight.get(ref) is chunk.done:
+                            del in_flight[ref]
+                    chunk.done.set()
+
+    async def process(positions: list[Position]) -> None:
+        checked = check_positions(positions, options.negative)
+        counts = Counts(
+            fetched=len(positions) - checked.duplicates,
+            invalid=len(checked.invalid),
+            clamped=checked.clamped,
+        )
+        for bad in checked.invalid:
+            log.warning(
+                "inventory_sync.position_invalid",
+                profile=profile.name,
+                product_ref=bad.ref,
+                reason=bad.reason,
+            )
+        if checked.wanted:
+            existing = await sink.existing(channel_id, list(checked.wanted))
+            plan = diff(checked.wanted, existing)
+            counts.unchanged = plan.unchanged
+            if options.dry_run:
+                for write in plan.writes:
+                    _count_planned(counts, write)
+                    if on_planned is not None:
+                        on_planned(profile, write)
+            elif plan.writes:
+                for outcome in await sink.write(channel_id, plan.writes):
+                    _count(counts, outcome, result, options.max_failures_kept, profile)
+        result.counts.add(counts)
+
+    pages_send, pages_recv = anyio.create_memory_object_stream[list[Position]](2)
+    chunks_send, chunks_recv = anyio.create_memory_object_stream[_Chunk](options.workers)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(produce, pages_send)
+        tg.start_soon(chunker, pages_recv, chunks_send)
+        async with chunks_recv:
+            for _ in range(options.workers):
+                tg.start_soon(worker, chunks_recv.clone())
+    return result
+
+
+def _count_planned(counts: Counts, write: Write) -> None:
+    if isinstance(write, Create):
+        counts.created += 1
+    else:
+        counts.updated += 1
+
+
+def _count(
+    counts: Counts, outcome: WriteResult, result: PipelineResult, keep: int, profile: Profile
+) -> None:
+    if outcome.outcome == "created":
+        counts.created += 1
+    elif outcome.outcome == "updated":
+        counts.updated += 1
+    elif outcome.outcome == "unchanged":
+        counts.unchanged += 1
+    else:
+        counts.failed += 1
+        log.error(
+            "inventory_sync.write_failed",
+            profile=profile.name,
+            sku=outcome.sku,
+            code=outcome.code,
+            error=outcome.message,
+        )
+        if len(result.failures) < keep:
+            result.failures.append(ItemFailure(outcome.sku, outcome.code, outcome.message))

@@ -1,0 +1,304 @@
+"""One run: every selected profile concurrently, each locked to its own window and state.
+
+The wiring place: builds the HTTP clients, token providers, source, sink and state
+store from ``Settings``; reads every profile's state before anything is written (a
+bad record stops the run with exit code 2); runs the profiles; saves each state
+only after its sync, advancing ``previousEndDate`` only on success.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import anyio
+
+from inventory_sync.auth import TokenProvider, ct_client_credentials, fluent_password_grant
+from inventory_sync.commercetools import CommercetoolsSink
+from inventory_sync.errors import ConfigError, InventorySyncError
+from inventory_sync.fluent import FluentSource
+from inventory_sync.graphql import GraphQLClient
+from inventory_sync.http import RetryPolicy, make_client
+from inventory_sync.logging import get_logger
+from inventory_sync.model import (
+    Counts,
+    RunStatus,
+    RunSummary,
+    Window,
+    delta_window,
+    format_timestamp,
+    truncate_to_millis,
+)
+from inventory_sync.pipeline import PipelineOptions, PlannedHook, sync_profile
+from inventory_sync.profiles import Profile, load_profiles, select_profiles
+from inventory_sync.settings import Settings
+from inventory_sync.state.base import StateStore
+from inventory_sync.state.file import FileStateStore
+from inventory_sync.state.record import StateRecord, next_record
+
+log = get_logger()
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    profiles: tuple[str, ...] = ()
+    full: bool = False
+    window_from: datetime | None = None
+    window_to: datetime | None = None
+    dry_run: bool = False
+
+    def __post_init__(self) -> None:
+        if self.full and self.window_from is not None:
+            raise ConfigError("--full and --from exclude each other")
+        if (
+            self.window_from is not None
+            and self.window_to is not None
+            and self.window_from > self.window_to
+        ):
+            raise ConfigError(
+                f"--from {format_timestamp(self.window_from)} is after "
+                f"--to {format_timestamp(self.window_to)}"
+            )
+
+
+@dataclass(slots=True)
+class Apis:
+    source: FluentSource
+    sink: CommercetoolsSink
+    tokens: list[TokenProvider] = field(default_factory=list)
+
+
+def open_store(settings: Settings) -> StateStore:
+    if settings.state_backend == "file":
+        return FileStateStore(settings.state_dir)
+    raise ConfigError(f"INVENTORY_SYNC_STATE_BACKEND={settings.state_backend!r} is not supported")
+
+
+@contextlib.asynccontextmanager
+async def connect(settings: Settings) -> AsyncIterator[Apis]:
+    """HTTP clients, tokens, source and sink for one run; closed on exit."""
+    retry = RetryPolicy(
+        attempts=settings.retry_attempts,
+        timeout=settings.retry_timeout_seconds,
+        wait_initial=settings.retry_wait_initial_seconds,
+        wait_max=settings.retry_wait_max_seconds,
+        wait_jitter=settings.retry_wait_initial_seconds,
+    )
+    timeouts = {
+        "timeout": settings.http_timeout_seconds,
+        "connect_timeout": settings.connect_timeout_seconds,
+    }
+    fluent_limit = settings.fluent_concurrency
+    async with (
+        make_client(max_connections=fluent_limit + 2, **timeouts) as fluent_http,
+        make_client(max_connections=settings.ct_concurrency + 2, **timeouts) as ct_http,
+    ):
+        fluent_tokens = TokenProvider(
+            fluent_http,
+            fluent_password_grant(
+                settings.fluent_token_url,
+                settings.fluent_username,
+                settings.fluent_password,
+                settings.fluent_client_id,
+                settings.fluent_client_secret,
+            ),
+            retry,
+        )
+        ct_tokens = TokenProvider(
+            ct_http,
+            ct_client_credentials(
+                settings.ct_token_url,
+                settings.ct_client_id,
+                settings.ct_client_secret,
+                settings.ct_scopes,
+            ),
+            retry,
+        )
+        fluent = GraphQLClient(
+            fluent_http,
+            settings.fluent_graphql_url,
+            fluent_tokens,
+            retry,
+            api="fluent",
+            limiter=anyio.CapacityLimiter(fluent_limit),
+        )
+        ct = GraphQLClient(
+            ct_http,
+            settings.ct_graphql_url,
+            ct_tokens,
+            retry,
+            api="commercetools",
+            limiter=anyio.CapacityLimiter(settings.ct_concurrency),
+        )
+        yield Apis(
+            source=FluentSource(fluent, page_size=settings.page_size),
+            sink=CommercetoolsSink(
+                ct, batch_size=settings.batch_size, conflict_retries=settings.conflict_retries
+            ),
+            tokens=[fluent_tokens, ct_tokens],
+        )
+
+
+def choose_window(
+    options: RunOptions,
+    previous: StateRecord | None,
+    profile: Profile,
+    run_start: datetime,
+    settings: Settings,
+) -> Window:
+    lag = timedelta(seconds=settings.settle_lag_seconds)
+    if options.window_from is not None or options.window_to is not None:
+        end = options.window_to or run_start - lag
+        return Window(start=options.window_from, end=truncate_to_millis(end))
+    previous_end = None if previous is None or options.full else previous.previous_end
+    if previous is not None and previous.props.model_dump() != profile.props():
+        log.warning(
+            "inventory_sync.profile_changed",
+            profile=profile.name,
+            stored=previous.props.model_dump(),
+            now=profile.props(),
+            action="full sync",
+        )
+        previous_end = None
+    return delta_window(
+        previous_end, run_start, overlap=timedelta(seconds=settings.overlap_seconds), settle_lag=lag
+    )
+
+
+def joins_previous(window: Window, previous: StateRecord | None) -> bool:
+    """True when the window starts at or before the saved end: advancing loses nothing."""
+    previous_end = None if previous is None else previous.previous_end
+    if window.start is None:
+        return previous_end is None or window.end >= previous_end
+    return previous_end is not None and window.start <= previous_end <= window.end
+
+
+async def run(
+    settings: Settings,
+    options: RunOptions,
+    *,
+    clock: Clock = utc_now,
+    on_planned: PlannedHook | None = None,
+) -> list[RunSummary]:
+    """Run the selected profiles; ``ConfigError`` before anything is written."""
+    run_start = clock()
+    profiles = select_profiles(load_profiles(settings.profiles_file), list(options.profiles))
+    store = open_store(settings)
+    try:
+        previous = {p.name: await store.load(p.name) for p in profiles}
+        pipeline = PipelineOptions(
+            workers=settings.ct_concurrency,
+            chunk_size=settings.lookup_chunk_size,
+            negative=settings.negative_quantity,
+            dry_run=options.dry_run,
+        )
+        summaries: dict[str, RunSummary] = {}
+        async with connect(settings) as apis, anyio.create_task_group() as tg:
+            for profile in profiles:
+                window = choose_window(
+                    options, previous[profile.name], profile, run_start, settings
+                )
+
+                async def one(profile: Profile = profile, window: Window = window) -> None:
+                    summaries[profile.name] = await run_profile(
+                        profile,
+                        window,
+                        previous[profile.name],
+                        apis,
+                        store,
+                        pipeline,
+                        clock=clock,
+                        on_planned=on_planned,
+                    )
+
+                tg.start_soon(one)
+    finally:
+        await store.aclose()
+    return [summaries[p.name] for p in profiles]
+
+
+async def run_profile(
+    profile: Profile,
+    window: Window,
+    previous: StateRecord | None,
+    apis: Apis,
+    store: StateStore,
+    options: PipelineOptions,
+    *,
+    clock: Clock,
+    on_planned: PlannedHook | None,
+) -> RunSummary:
+    started = clock()
+    summary = RunSummary(
+        profile=profile.name,
+        status=RunStatus.FAILED,
+        window=window,
+        started=started,
+        finished=started,
+        dry_run=options.dry_run,
+    )
+    log.info(
+        "inventory_sync.profile_started",
+        profile=profile.name,
+        window_start=None if window.start is None else format_timestamp(window.start),
+        window_end=format_timestamp(window.end),
+        dry_run=options.dry_run,
+    )
+    try:
+        result = await sync_profile(profile, window, apis.source, apis.sink, options, on_planned)
+        summary.counts, summary.failures = result.counts, result.failures
+        summary.status = RunStatus.FAILED if result.counts.failed else RunStatus.SUCCESSFUL
+        if result.counts.failed:
+            summary.error = f"{result.counts.failed} position(s) could not be written"
+    except InventorySyncError as e:
+        summary.error = str(e)
+        log.error("inventory_sync.profile_error", profile=profile.name, error=str(e))
+    except Exception as e:  # a bug must not take the other profiles down
+        summary.error = f"unexpected {type(e).__name__}: {e}"
+        log.exception("inventory_sync.profile_crashed", profile=profile.name)
+    summary.finished = clock()
+    if not options.dry_run:
+        record = next_record(
+            previous, profile.props(), summary, advance=joins_previous(window, previous)
+        )
+        try:
+            await store.save(profile.name, record)
+        except InventorySyncError as e:
+            summary.status = RunStatus.FAILED
+            summary.error = f"state not saved: {e}"
+            log.error("inventory_sync.state_save_failed", profile=profile.name, error=str(e))
+    log_summary(summary)
+    return summary
+
+
+def log_summary(summary: RunSummary) -> None:
+    window = summary.window
+    log.info(
+        "inventory_sync.profile_finished",
+        profile=summary.profile,
+        status=summary.status.value,
+        **summary.counts.as_dict(),
+        window_start=None
+        if window is None or window.start is None
+        else format_timestamp(window.start),
+        window_end=None if window is None else format_timestamp(window.end),
+        duration_s=round(summary.duration_seconds, 3),
+        dry_run=summary.dry_run,
+        error=summary.error,
+        failures=[f"{f.sku}: {f.code}" for f in summary.failures] or None,
+    )
+
+
+def totals(summaries: list[RunSummary]) -> Counts:
+    total = Counts()
+    for s in summaries:
+        total.add(s.counts)
+    return total

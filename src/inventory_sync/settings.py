@@ -1,0 +1,154 @@
+"""Settings: the one place that reads the environment and mounted secret files.
+
+Every setting is an environment variable ``INVENTORY_SYNC_<NAME>``; any of them may
+also be a file named ``INVENTORY_SYNC_<NAME>`` (any case) in the directory ``INVENTORY_SYNC_SECRETS_DIR`` — how a mounted Kubernetes Secret arrives.
+An environment variable wins over a file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from inventory_sync.errors import ConfigError
+
+ENV_PREFIX = "INVENTORY_SYNC_"
+
+
+def _url(value: str) -> str:
+    value = value.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"must start with http:// or https://, got {value!r}")
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob of the job. Tests build ``Settings(...)`` directly."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+    )
+
+    # Fluent Order Management (the master)
+    fluent_url: str = Field(description="Fluent account base URL; token at /oauth/token")
+    fluent_username: str
+    fluent_password: SecretStr
+    fluent_client_id: str
+    fluent_client_secret: SecretStr
+
+    # commercetools (the storefront's inventory)
+    ct_auth_url: str
+    ct_api_url: str
+    ct_project_key: str
+    ct_client_id: str
+    ct_client_secret: SecretStr
+    ct_scopes: str = ""
+
+    # what to sync and where the state lives
+    profiles_file: Path = Path("profiles.yaml")
+    state_backend: Literal["file"] = "file"
+    state_dir: Path = Path("state")
+    secrets_dir: Path | None = None
+    pushgateway_url: str | None = None
+
+    # how
+    page_size: int = Field(default=1000, ge=1, le=5000)
+    fluent_concurrency: int = Field(default=4, ge=1, le=64)
+    ct_concurrency: int = Field(default=16, ge=1, le=256)
+    batch_size: int = Field(default=25, ge=1, le=100)
+    lookup_chunk_size: int = Field(default=250, ge=1, le=500)
+    overlap_seconds: float = Field(default=120.0, ge=0)
+    settle_lag_seconds: float = Field(default=30.0, ge=0)
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    negative_quantity: Literal["clamp", "keep"] = "clamp"
+    conflict_retries: int = Field(default=3, ge=0, le=20)
+    retry_attempts: int = Field(default=5, ge=1, le=50)
+    retry_timeout_seconds: float = Field(default=120.0, gt=0)
+    retry_wait_initial_seconds: float = Field(default=0.5, ge=0)
+    retry_wait_max_seconds: float = Field(default=20.0, ge=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("fluent_url", "ct_auth_url", "ct_api_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _url(value)
+
+    @field_validator("pushgateway_url")
+    @classmethod
+    def _check_optional_url(cls, value: str | None) -> str | None:
+        return _url(value) if value else None
+
+    @field_validator("ct_project_key", "fluent_username", "fluent_client_id", "ct_client_id")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _default_scopes(self) -> Settings:
+        if not self.ct_scopes.strip():
+            key = self.ct_project_key
+            object.__setattr__(self, "ct_scopes", f"manage_products:{key} view_channels:{key}")
+        return self
+
+    @property
+    def fluent_graphql_url(self) -> str:
+        return f"{self.fluent_url}/graphql"
+
+    @property
+    def fluent_token_url(self) -> str:
+        return f"{self.fluent_url}/oauth/token"
+
+    @property
+    def ct_graphql_url(self) -> str:
+        return f"{self.ct_api_url}/{self.ct_project_key}/graphql"
+
+    @property
+    def ct_token_url(self) -> str:
+        return f"{self.ct_auth_url}/oauth/token"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build ``Settings`` from the environment and the secrets dir it names.
+
+    Raises ``ConfigError`` naming every bad or missing setting by its variable name;
+    values of secret settings are never echoed.
+    """
+    secrets_dir = os.environ.get(f"{ENV_PREFIX}SECRETS_DIR") or None
+    if secrets_dir is not None and not Path(secrets_dir).is_dir():
+        raise ConfigError(f"{ENV_PREFIX}SECRETS_DIR={secrets_dir!r} is not a directory")
+    try:
+        return Settings(_secrets_dir=secrets_dir, **overrides)
+    except ValidationError as e:
+        raise ConfigError(describe_validation_error(e, prefix=ENV_PREFIX)) from None
+
+
+def describe_validation_error(error: ValidationError, *, prefix: str = "") -> str:
+    """One line per problem, naming the setting and (for non-secrets) the value."""
+    secret_fields = {name for name, f in Settings.model_fields.items() if f.annotation is SecretStr}
+    problems = []
+    for item in error.errors():
+        loc = ".".join(str(p) for p in item["loc"]) or "settings"
+        name = f"{prefix}{loc.upper()}" if prefix else loc
+        if item["type"] == "missing":
+            problems.append(f"{name} is required but not set")
+            continue
+        shown = "" if loc in secret_fields else f" (got {item.get('input')!r})"
+        problems.append(f"{name}: {item['msg']}{shown}")
+    return "invalid settings: " + "; ".join(problems)

@@ -1,0 +1,1 @@
+"""Where each profile's run state lives. Backends know nothing of each other."""

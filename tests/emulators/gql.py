@@ -1,0 +1,255 @@
+"""GraphQL plumbing shared by the emulators: a document cache and a small executor.
+
+Every incoming document is parsed and validated by graphql-core against the
+emulator's SDL subset. The outcome (a compiled `Operation`) is cached by document
+text and operation name, as the same few documents arrive thousands of times.
+
+Execution is hand-written because graphql-core's ``execute`` costs about 10 ms for a
+page of 500 inventory entries. Root fields are resolved by plain functions that take
+the coerced arguments and return JSON-ready values (dicts for objects); the
+sub-selection is then projected out of those values by closures compiled once per
+document. Root fields run serially in document order. A resolver raising
+`GraphQLError` nulls its field and adds the error with ``path`` and ``locations``;
+the other fields still run (a failing non-null root field nulls ``data``), as in
+graphql-core. Directives in executable documents are not supported (rejected).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import anyio
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationType,
+    SelectionSetNode,
+    TypeNameMetaFieldDef,
+    VariableDefinitionNode,
+    build_schema,
+    get_named_type,
+    get_operation_ast,
+    is_leaf_type,
+    parse,
+    validate,
+)
+from graphql.execution import get_argument_values, get_variable_values
+
+Resolver = Callable[[dict[str, Any]], Any]
+"""Root field resolver: coerced arguments in, JSON-ready value out."""
+
+_Project = Callable[[Any], Any]
+_Selected = tuple[tuple[str, str, _Project | None], ...]
+
+
+class RequestError(Exception):
+    """The request cannot be executed at all (syntax, validation or variable errors)."""
+
+    def __init__(self, errors: Iterable[GraphQLError]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(error.message for error in self.errors))
+
+
+@dataclass(frozen=True, slots=True)
+class RootField:
+    key: str
+    definition: GraphQLField
+    node: FieldNode
+    resolve: Resolver
+    project: _Project | None
+    non_null: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    kind: OperationType
+    variable_definitions: tuple[VariableDefinitionNode, ...]
+    fields: tuple[RootField, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    data: dict[str, Any] | None
+    errors: list[GraphQLError]
+
+
+class GraphQLRuntime:
+    """Validates, caches and executes documents against one SDL subset."""
+
+    def __init__(
+        self,
+        sdl: str,
+        resolvers: Mapping[str, Resolver],
+        *,
+        input_scalars: Mapping[str, Callable[[Any], Any]] | None = None,
+        cache_size: int = 4096,
+    ) -> None:
+        self.schema: GraphQLSchema = build_schema(sdl)
+        for name, coerce in (input_scalars or {}).items():
+            scalar = self.schema.type_map[name]
+            scalar.coerce_input_value = coerce  # type: ignore[attr-defined]
+            scalar.parse_value = coerce  # type: ignore[attr-defined]
+        root_fields = {
+            name
+            for root in (self.schema.query_type, self.schema.mutation_type)
+            if root is not None
+            for name in root.fields
+        }
+        if root_fields != set(resolvers):
+            raise ValueError(f"resolvers {sorted(resolvers)} != root fields {sorted(root_fields)}")
+        self._resolvers = dict(resolvers)
+        self.prepare: Callable[[str, str | None], Operation] = lru_cache(maxsize=cache_size)(
+            self._compile
+        )
+
+    async def execute(
+        self,
+        operation: Operation,
+        variables: Mapping[str, Any] | None,
+        *,
+        field_delay_s: float = 0.0,
+    ) -> Result:
+        """Run the operation; `field_delay_s` is slept before each root field."""
+        coerced = get_variable_values(
+            self.schema, operation.variable_definitions, dict(variables or {})
+        )
+        if isinstance(coerced, list):
+            raise RequestError(coerced)
+        data: dict[str, Any] | None = {}
+        errors: list[GraphQLError] = []
+        nulled = False
+        for field in operation.fields:
+            if field_delay_s:
+                await anyio.sleep(field_delay_s)
+            try:
+                value = field.resolve(get_argument_values(field.definition, field.node, coerced))
+            except GraphQLError as error:
+                errors.append(
+                    GraphQLError(
+                        error.message, field.node, path=[field.key], extensions=error.extensions
+                    )
+                )
+                data[field.key] = None
+                nulled = nulled or field.non_null
+                continue
+            data[field.key] = value if field.project is None else field.project(value)
+        if nulled:
+            data = None
+        return Result(data, errors)
+
+    def _compile(self, query: str, operation_name: str | None) -> Operation:
+        try:
+            document = parse(query)
+        except GraphQLError as error:
+            raise RequestError([error]) from None
+        errors = validate(self.schema, document)
+        if errors:
+            raise RequestError(errors)
+        operation = get_operation_ast(document, operation_name)
+        if operation is None:
+            message = (
+                f"Unknown operation named '{operation_name}'."
+                if operation_name
+                else "Must provide operation name if query contains multiple operations."
+            )
+            raise RequestError([GraphQLError(message)])
+        root = self.schema.get_root_type(operation.operation)
+        if root is None:
+            raise RequestError(
+                [GraphQLError(f"Schema is not configured for {operation.operation.value}s.")]
+            )
+        fragments = {
+            definition.name.value: definition.selection_set
+            for definition in document.definitions
+            if isinstance(definition, FragmentDefinitionNode)
+        }
+        fields = []
+        for key, nodes in _collect([operation.selection_set], fragments).items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                resolve: Resolver = lambda _args, type_name=root.name: type_name  # noqa: E731
+                fields.append(RootField(key, TypeNameMetaFieldDef, nodes[0], resolve, None, True))
+                continue
+            definition = root.fields[name]
+            project = _projector(definition.type, nodes, fragments)
+            non_null = isinstance(definition.type, GraphQLNonNull)
+            fields.append(
+                RootField(key, definition, nodes[0], self._resolvers[name], project, non_null)
+            )
+        return Operation(operation.operation, tuple(operation.variable_definitions), tuple(fields))
+
+
+def _collect(
+    selection_sets: Iterable[SelectionSetNode], fragments: Mapping[str, SelectionSetNode]
+) -> dict[str, list[FieldNode]]:
+    """Group the fields of selection sets by response key, expanding fragments."""
+    grouped: dict[str, list[FieldNode]] = {}
+    pending = list(selection_sets)
+    while pending:
+        for selection in pending.pop(0).selections:
+            if selection.directives:
+                raise RequestError(
+                    [GraphQLError("The emulator does not support directives.", selection)]
+                )
+            if isinstance(selection, FieldNode):
+                key = selection.alias.value if selection.alias else selection.name.value
+                grouped.setdefault(key, []).append(selection)
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                pending.append(fragments[selection.name.value])
+    return grouped
+
+
+def _projector(
+    type_: GraphQLOutputType, nodes: list[FieldNode], fragments: Mapping[str, SelectionSetNode]
+) -> _Project | None:
+    """Compile a function copying the selected parts of a value; None means identity."""
+    named = get_named_type(type_)
+    if is_leaf_type(named):
+        return None
+    assert isinstance(named, GraphQLObjectType)
+    selected: list[tuple[str, str, _Project | None]] = []
+    sets = [node.selection_set for node in nodes if node.selection_set]
+    for key, sub_nodes in _collect(sets, fragments).items():
+        name = sub_nodes[0].name.value
+        if name == "__typename":
+            selected.append((key, name, lambda _value, type_name=named.name: type_name))
+        else:
+            selected.append((key, name, _projector(named.fields[name].type, sub_nodes, fragments)))
+    project = _object_projector(tuple(selected))
+    return _wrap_lists(type_, project)
+
+
+def _object_projector(selected: _Selected) -> _Project:
+    def project(value: Any) -> Any:
+        if value is None:
+            return None
+        out = {}
+        for key, name, sub in selected:
+            item = value.get(name)
+            out[key] = item if sub is None else sub(item)
+        return out
+
+    return project
+
+
+def _wrap_lists(type_: GraphQLOutputType, project: _Project) -> _Project:
+    if isinstance(type_, GraphQLNonNull):
+        return _wrap_lists(type_.of_type, project)
+    if isinstance(type_, GraphQLList):
+        inner = _wrap_lists(type_.of_type, project)
+        return lambda values: None if values is None else [inner(value) for value in values]
+    return project
