@@ -109,8 +109,10 @@ def parse_profiles(text: str, *, source: str = "profiles") -> list[Profile]:
                 else:
                     problems.append(f"{label}{field}: {err['msg']} (got {err['input']!r})")
     seen: dict[str, int] = {}
-    for profile in profiles:
-        seen[profile.name] = seen.get(profile.name, 0) + 1
+    for item in items:
+        name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(name, str):
+            seen[name] = seen.get(name, 0) + 1
     problems.extend(f"duplicate profile name {name!r}" for name, n in seen.items() if n > 1)
     if problems:
         raise ConfigError(f"profiles file {source!r}: " + "; ".join(problems))
