@@ -73,7 +73,9 @@ def expected_quantities(positions: list[dict[str, Any]]) -> dict[str, int]:
 def compare(fluent: str, ct: str) -> bool:
     all_equal = True
     for name, channel, catalogue in PROFILES:
-        positions = httpx.get(f"{fluent}/_emulator/positions", params={"catalogue": catalogue}).json()
+        positions = httpx.get(
+            f"{fluent}/_emulator/positions", params={"catalogue": catalogue}
+        ).json()
         entries = httpx.get(f"{ct}/_emulator/entries", params={"channel": channel}).json()
         wanted = expected_quantities(positions)
         wrong = {sku: (q, entries.get(sku)) for sku, q in wanted.items() if entries.get(sku) != q}
@@ -104,7 +106,15 @@ def run_job(env: dict[str, str], label: str) -> dict[str, dict[str, Any]]:
             summaries[event["profile"]] = event
             counts = " ".join(
                 f"{k}={event[k]}"
-                for k in ("fetched", "created", "updated", "unchanged", "invalid", "clamped", "failed")
+                for k in (
+                    "fetched",
+                    "created",
+                    "updated",
+                    "unchanged",
+                    "invalid",
+                    "clamped",
+                    "failed",
+                )
             )
             print(
                 f"  {event['profile']}: {event['status']} {counts} "
@@ -122,13 +132,24 @@ def change_positions(fluent: str) -> dict[str, int]:
     rng = random.Random(7)
     changed: dict[str, int] = {}
     for name, _, catalogue in PROFILES:
-        positions = httpx.get(f"{fluent}/_emulator/positions", params={"catalogue": catalogue}).json()
-        active = [p for p in positions if p.get("status") == "ACTIVE" and isinstance(p.get("quantity"), int)]
+        positions = httpx.get(
+            f"{fluent}/_emulator/positions", params={"catalogue": catalogue}
+        ).json()
+        active = [
+            p
+            for p in positions
+            if p.get("status") == "ACTIVE" and isinstance(p.get("quantity"), int)
+        ]
         picked = rng.sample(active, CHANGES_PER_PROFILE - 5)
         updates = [
             {**p, "quantity": (p["quantity"] + rng.randint(1, 40)) % 200} for p in picked
         ] + [
-            {"ref": f"NEW-{name}-{n}", "productRef": f"NEW-{name}-{n}", "quantity": n * 3, "status": "ACTIVE"}
+            {
+                "ref": f"NEW-{name}-{n}",
+                "productRef": f"NEW-{name}-{n}",
+                "quantity": n * 3,
+                "status": "ACTIVE",
+            }
             for n in range(5)
         ]
         for u in updates:
@@ -157,8 +178,17 @@ def main() -> int:
     fluent_port, ct_port = free_port(), free_port()
     fluent, ct = f"http://127.0.0.1:{fluent_port}", f"http://127.0.0.1:{ct_port}"
     emulators = subprocess.Popen(
-        [sys.executable, "-m", "tests.emulators", "--fluent-port", str(fluent_port),
-         "--ct-port", str(ct_port), "--seed", str(seed)],
+        [
+            sys.executable,
+            "-m",
+            "tests.emulators",
+            "--fluent-port",
+            str(fluent_port),
+            "--ct-port",
+            str(ct_port),
+            "--seed",
+            str(seed),
+        ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
     )
