@@ -9,6 +9,8 @@ adapter that met them, so callers only ever handle this tree::
     │   │                           anything is written → exit code 2
     │   └── StateFormatError        a stored state record is not in the expected shape
     ├── StateError                  the state store could not be read or written
+    │   ├── LockHeldError           another live run holds the profile's lock (holder named)
+    │   └── LockLostError           this run's lock expired or was taken before it saved
     └── ApiError                    a call to Fluent, commercetools or an OAuth server failed
         ├── TemporaryApiError       worth retrying: connection/timeout, HTTP 429/502/503/504,
         │                           a GraphQL error code the API marks as transient
@@ -40,6 +42,20 @@ class StateFormatError(ConfigError):
 
 class StateError(InventorySyncError):
     """The state store could not be read or written."""
+
+
+class LockHeldError(StateError):
+    """Another live run holds the profile's lock; this run skips the profile."""
+
+    def __init__(self, profile: str, holder: str, *, expires: str | None = None) -> None:
+        until = f" until {expires}" if expires else ""
+        super().__init__(f"profile {profile!r} is locked by {holder!r}{until}")
+        self.profile = profile
+        self.holder = holder
+
+
+class LockLostError(StateError):
+    """This run no longer holds the profile's lock; it must not write state."""
 
 
 class ApiError(InventorySyncError):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
-from inventory_sync.errors import BadResponseError, GraphQLError, PagingError
+from inventory_sync.errors import BadResponseError, GraphQLError, PagingError, TemporaryApiError
 from inventory_sync.graphql import GraphQLClient, error_code, load_document
 from inventory_sync.model import Position, Window, format_timestamp
 
@@ -27,7 +27,7 @@ class FluentSource:
 
     async def pages(
         self, catalogue_ref: str, statuses: Sequence[str], window: Window
-    ) -> AsyncIterator[list[Position]]:
+    ) -> AsyncGenerator[list[Position], None]:
         variables: dict[str, Any] = {
             "catalogueRef": catalogue_ref,
             "statuses": list(statuses),
@@ -38,8 +38,8 @@ class FluentSource:
         }
         seen: set[str] = set()
         while True:
-            body = await self._client.post(self._document, variables)
-            edges, has_next = self._edges(body)
+            body = await self._client.post(self._document, variables, check=_check_errors)
+            edges, has_next = _edges(body)
             if not edges:
                 return
             yield [_position(edge) for edge in edges]
@@ -56,27 +56,34 @@ class FluentSource:
             seen.add(cursor)
             variables["after"] = cursor
 
-    def _edges(self, body: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], bool]:
-        errors = body.get("errors")
-        if errors:
-            first = errors[0] if isinstance(errors, list) and errors else {}
-            first = first if isinstance(first, Mapping) else {}
-            raise GraphQLError(
-                "fluent", f"virtualPositions: {first.get('message')}", code=error_code(first)
-            )
-        try:
-            connection = body["data"]["virtualPositions"]
-            if connection is None:
-                return [], False
-            edges = connection.get("edges") or []
-            page_info = connection.get("pageInfo") or {}
-        except (KeyError, TypeError, AttributeError) as e:
-            raise BadResponseError("fluent", "answer has no data.virtualPositions") from e
-        if not isinstance(edges, list):
-            raise BadResponseError("fluent", "virtualPositions.edges is not a list")
-        return [e if isinstance(e, Mapping) else {} for e in edges], bool(
-            page_info.get("hasNextPage")
-        )
+
+def _check_errors(body: Mapping[str, Any]) -> None:
+    """Errors in a page's answer fail the page; server-side codes (``S…``/``T…``) are
+    temporary and retried, client-side ones (``C…``) are not."""
+    errors = body.get("errors")
+    if not errors:
+        return
+    first = errors[0] if isinstance(errors, list) and errors else {}
+    first = first if isinstance(first, Mapping) else {}
+    code = error_code(first)
+    message = f"virtualPositions: {first.get('message')} ({code})"
+    if code[:1] in ("S", "T"):
+        raise TemporaryApiError("fluent", message, code=code)
+    raise GraphQLError("fluent", message, code=code)
+
+
+def _edges(body: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], bool]:
+    try:
+        connection = body["data"]["virtualPositions"]
+        if connection is None:
+            return [], False
+        edges = connection.get("edges") or []
+        page_info = connection.get("pageInfo") or {}
+    except (KeyError, TypeError, AttributeError) as e:
+        raise BadResponseError("fluent", "answer has no data.virtualPositions") from e
+    if not isinstance(edges, list):
+        raise BadResponseError("fluent", "virtualPositions.edges is not a list")
+    return [e if isinstance(e, Mapping) else {} for e in edges], bool(page_info.get("hasNextPage"))
 
 
 def _position(edge: Mapping[str, Any]) -> Position:

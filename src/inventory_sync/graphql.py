@@ -9,7 +9,7 @@ alias belongs to that item alone.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -24,6 +24,7 @@ from inventory_sync.errors import (
     BadResponseError,
     GraphQLError,
     PermanentApiError,
+    TemporaryApiError,
 )
 from inventory_sync.http import RetryPolicy, raise_for_temporary_status, transport_errors
 
@@ -71,11 +72,28 @@ class GraphQLClient:
         self.api = api
         self.requests = 0
 
-    async def post(self, document: str, variables: Mapping[str, Any]) -> dict[str, Any]:
-        """The answer's JSON object (``data`` and maybe ``errors``); raises on HTTP failures."""
+    async def post(
+        self,
+        document: str,
+        variables: Mapping[str, Any],
+        *,
+        check: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """The answer's JSON object (``data`` and maybe ``errors``); raises on HTTP failures.
+
+        ``check`` inspects the answer inside the retry loop: raising ``TemporaryApiError``
+        from it sends the request again.
+        """
         payload = {"query": document, "variables": dict(variables)}
+
+        async def attempt() -> dict[str, Any]:
+            body = await self._post_once(payload)
+            if check is not None:
+                check(body)
+            return body
+
         async with self._limiter:
-            return await self._retry.call(lambda: self._post_once(payload))
+            return await self._retry.call(attempt)
 
     async def _post_once(self, payload: dict[str, Any]) -> dict[str, Any]:
         token = await self._tokens.token()
@@ -93,12 +111,14 @@ class GraphQLClient:
         try:
             body = response.json()
         except ValueError as e:
+            # a truncated body or a proxy's HTML page: worth another try; our writes are
+            # absolute and version-checked, so sending a batch again cannot double-apply
             kind = response.headers.get("content-type", "no content type")
-            raise BadResponseError(
+            raise TemporaryApiError(
                 self.api,
                 f"HTTP {response.status_code} from {self._url} is not JSON ({kind}, "
                 f"{len(response.content)} bytes)",
-                code=str(response.status_code),
+                code="invalid_json" if response.status_code < 400 else str(response.status_code),
             ) from e
         if not isinstance(body, dict):
             raise BadResponseError(self.api, f"answer from {self._url} is not a JSON object")

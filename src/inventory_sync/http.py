@@ -2,8 +2,10 @@
 
 Retried (exponential backoff with jitter, bounded attempts and total time):
 connection errors, read/write/pool timeouts, HTTP 429 (``Retry-After`` honoured),
-502, 503 and 504 — all raised as ``TemporaryApiError``. Never retried: other 4xx,
-GraphQL validation errors, bad credentials.
+500, 502, 503 and 504, and answers that are not JSON — all raised as
+``TemporaryApiError``. Never retried: other 4xx, GraphQL validation errors, bad
+credentials. Retrying a write is safe: quantities are set absolutely and every
+update carries the entry's version.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from inventory_sync.errors import TemporaryApiError
 
 T = TypeVar("T")
 
-RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ for that chunk, so the one seen last is also written last.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,34 @@ log = get_logger()
 PlannedHook = Callable[[Profile, Write], None]
 
 
+class Stop:
+    """A request to stop early (signal, run deadline, too many failures), with its reason.
+
+    Requests propagate to children: the run's stop reaches every profile's stop, while
+    a profile's own stop (its failure threshold) stays with that profile.
+    """
+
+    def __init__(self, parent: Stop | None = None) -> None:
+        self.event = anyio.Event()
+        self.reason: str | None = None
+        self._children: list[Stop] = []
+        if parent is not None:
+            parent._children.append(self)
+            if parent.reason is not None:
+                self.request(parent.reason)
+
+    @property
+    def requested(self) -> bool:
+        return self.reason is not None
+
+    def request(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            self.event.set()
+            for child in self._children:
+                child.request(reason)
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineOptions:
     workers: int
@@ -40,12 +69,15 @@ class PipelineOptions:
     negative: NegativePolicy
     dry_run: bool = False
     max_failures_kept: int = 20
+    max_failures: int = 1000
+    grace_seconds: float = 20.0
 
 
 @dataclass(slots=True)
 class PipelineResult:
     counts: Counts = field(default_factory=Counts)
     failures: list[ItemFailure] = field(default_factory=list)
+    stopped: str | None = None  # why the sync stopped early, if it did
 
 
 @dataclass(slots=True)
@@ -62,16 +94,39 @@ async def sync_profile(
     sink: CommercetoolsSink,
     options: PipelineOptions,
     on_planned: PlannedHook | None = None,
+    stop: Stop | None = None,
 ) -> PipelineResult:
+    """Sync one profile's window. On ``stop`` it fetches no more pages, starts no new
+    chunk, gives the writes in flight ``grace_seconds`` and then cancels them."""
     result = PipelineResult()
+    stop = Stop(parent=stop)
     channel_id = await sink.channel_id(profile.ct_channel_key)
     in_flight: dict[str, anyio.Event] = {}
     started = time.monotonic()
+    fetching = anyio.CancelScope()
+    working = anyio.CancelScope()
+
+    async def watch() -> None:
+        await stop.event.wait()
+        log.warning(
+            "inventory_sync.stopping",
+            profile=profile.name,
+            reason=stop.reason,
+            grace_s=options.grace_seconds,
+        )
+        fetching.cancel()
+        await anyio.sleep(options.grace_seconds)
+        working.cancel()
 
     async def produce(send: ObjectSendStream[list[Position]]) -> None:
         async with send:
-            page_no = received = 0
-            pages = source.pages(profile.fluent_catalogue_ref, profile.statuses, window)
+            with fetching, contextlib.suppress(anyio.BrokenResourceError):
+                await fetch(send)
+
+    async def fetch(send: ObjectSendStream[list[Position]]) -> None:
+        page_no = received = 0
+        pages = source.pages(profile.fluent_catalogue_ref, profile.statuses, window)
+        async with contextlib.aclosing(pages):
             async for page in pages:
                 page_no += 1
                 received += len(page)
@@ -90,25 +145,35 @@ async def sync_profile(
         recv: ObjectReceiveStream[list[Position]], send: ObjectSendStream[_Chunk]
     ) -> None:
         async with recv, send:
-            chunk = _Chunk(positions=[])
-            async for page in recv:
-                for position in page:
-                    ref = position.product_ref
-                    if isinstance(ref, str):
-                        earlier = in_flight.get(ref)
-                        if earlier is not None and earlier is not chunk.done:
-                            chunk.wait_for.append(earlier)
-                        in_flight[ref] = chunk.done
-                    chunk.positions.append(position)
-                    if len(chunk.positions) >= options.chunk_size:
-                        await send.send(chunk)
-                        chunk = _Chunk(positions=[])
-            if chunk.positions:
-                await send.send(chunk)
+            with contextlib.suppress(anyio.BrokenResourceError):
+                await split(recv, send)
+
+    async def split(
+        recv: ObjectReceiveStream[list[Position]], send: ObjectSendStream[_Chunk]
+    ) -> None:
+        chunk = _Chunk(positions=[])
+        async for page in recv:
+            for position in page:
+                ref = position.product_ref
+                if isinstance(ref, str):
+                    earlier = in_flight.get(ref)
+                    if earlier is not None and earlier is not chunk.done:
+                        chunk.wait_for.append(earlier)
+                    in_flight[ref] = chunk.done
+                chunk.positions.append(position)
+                if len(chunk.positions) >= options.chunk_size:
+                    if stop.requested:
+                        return
+                    await send.send(chunk)
+                    chunk = _Chunk(positions=[])
+        if chunk.positions and not stop.requested:
+            await send.send(chunk)
 
     async def worker(recv: ObjectReceiveStream[_Chunk]) -> None:
         async with recv:
             async for chunk in recv:
+                if stop.requested:
+                    return
                 try:
                     for event in chunk.wait_for:
                         await event.wait()
@@ -147,15 +212,22 @@ async def sync_profile(
                 for outcome in await sink.write(channel_id, plan.writes):
                     _count(counts, outcome, result, options.max_failures_kept, profile)
         result.counts.add(counts)
+        if result.counts.failed > options.max_failures:
+            stop.request(f"more than {options.max_failures} positions failed")
 
     pages_send, pages_recv = anyio.create_memory_object_stream[list[Position]](2)
     chunks_send, chunks_recv = anyio.create_memory_object_stream[_Chunk](options.workers)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(produce, pages_send)
-        tg.start_soon(chunker, pages_recv, chunks_send)
-        async with chunks_recv:
-            for _ in range(options.workers):
-                tg.start_soon(worker, chunks_recv.clone())
+    async with anyio.create_task_group() as supervisor:
+        supervisor.start_soon(watch)
+        with working:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(produce, pages_send)
+                tg.start_soon(chunker, pages_recv, chunks_send)
+                async with chunks_recv:
+                    for _ in range(options.workers):
+                        tg.start_soon(worker, chunks_recv.clone())
+        supervisor.cancel_scope.cancel()
+    result.stopped = stop.reason
     return result
 
 

@@ -9,6 +9,9 @@ only after its sync, advancing ``previousEndDate`` only on success.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,7 +34,7 @@ from inventory_sync.model import (
     format_timestamp,
     truncate_to_millis,
 )
-from inventory_sync.pipeline import PipelineOptions, PlannedHook, sync_profile
+from inventory_sync.pipeline import PipelineOptions, PlannedHook, Stop, sync_profile
 from inventory_sync.profiles import Profile, load_profiles, select_profiles
 from inventory_sync.settings import Settings
 from inventory_sync.state.base import StateStore
@@ -45,6 +48,11 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def holder_identity() -> str:
+    """Who holds a lock: the pod (host) name and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +86,7 @@ class Apis:
 
 def open_store(settings: Settings) -> StateStore:
     if settings.state_backend == "file":
-        return FileStateStore(settings.state_dir)
+        return FileStateStore(settings.state_dir, holder=holder_identity())
     raise ConfigError(f"INVENTORY_SYNC_STATE_BACKEND={settings.state_backend!r} is not supported")
 
 
@@ -173,6 +181,20 @@ def choose_window(
     )
 
 
+async def stop_on_signals(stop: Stop) -> None:
+    """SIGTERM (pod eviction, deadline) or SIGINT: stop fetching, let writes finish."""
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.warning("inventory_sync.signal_received", signal=signal.Signals(signum).name)
+            stop.request(f"{signal.Signals(signum).name} received")
+
+
+async def stop_at_deadline(stop: Stop, seconds: float) -> None:
+    if seconds > 0:
+        await anyio.sleep(seconds)
+        stop.request(f"run deadline of {seconds:g} s reached")
+
+
 def joins_previous(window: Window, previous: StateRecord | None) -> bool:
     """True when the window starts at or before the saved end: advancing loses nothing."""
     previous_end = None if previous is None else previous.previous_end
@@ -188,7 +210,10 @@ async def run(
     clock: Clock = utc_now,
     on_planned: PlannedHook | None = None,
 ) -> list[RunSummary]:
-    """Run the selected profiles; ``ConfigError`` before anything is written."""
+    """Run the selected profiles; ``ConfigError`` before anything is written.
+
+    SIGTERM/SIGINT and the run deadline stop every profile early (see ``Stop``).
+    """
     run_start = clock()
     profiles = select_profiles(load_profiles(settings.profiles_file), list(options.profiles))
     store = open_store(settings)
@@ -199,27 +224,35 @@ async def run(
             chunk_size=settings.lookup_chunk_size,
             negative=settings.negative_quantity,
             dry_run=options.dry_run,
+            max_failures=settings.max_failures,
+            grace_seconds=settings.stop_grace_seconds,
         )
         summaries: dict[str, RunSummary] = {}
-        async with connect(settings) as apis, anyio.create_task_group() as tg:
-            for profile in profiles:
-                window = choose_window(
-                    options, previous[profile.name], profile, run_start, settings
-                )
-
-                async def one(profile: Profile = profile, window: Window = window) -> None:
-                    summaries[profile.name] = await run_profile(
-                        profile,
-                        window,
-                        previous[profile.name],
-                        apis,
-                        store,
-                        pipeline,
-                        clock=clock,
-                        on_planned=on_planned,
+        stop = Stop()
+        async with anyio.create_task_group() as guards:
+            guards.start_soon(stop_on_signals, stop)
+            guards.start_soon(stop_at_deadline, stop, settings.run_deadline_seconds)
+            async with connect(settings) as apis, anyio.create_task_group() as tg:
+                for profile in profiles:
+                    window = choose_window(
+                        options, previous[profile.name], profile, run_start, settings
                     )
 
-                tg.start_soon(one)
+                    async def one(profile: Profile = profile, window: Window = window) -> None:
+                        summaries[profile.name] = await run_profile(
+                            profile,
+                            window,
+                            previous[profile.name],
+                            apis,
+                            store,
+                            pipeline,
+                            clock=clock,
+                            on_planned=on_planned,
+                            stop=stop,
+                        )
+
+                    tg.start_soon(one)
+            guards.cancel_scope.cancel()
     finally:
         await store.aclose()
     return [summaries[p.name] for p in profiles]
@@ -235,6 +268,7 @@ async def run_profile(
     *,
     clock: Clock,
     on_planned: PlannedHook | None,
+    stop: Stop | None = None,
 ) -> RunSummary:
     started = clock()
     summary = RunSummary(
@@ -253,11 +287,17 @@ async def run_profile(
         dry_run=options.dry_run,
     )
     try:
-        result = await sync_profile(profile, window, apis.source, apis.sink, options, on_planned)
+        result = await sync_profile(
+            profile, window, apis.source, apis.sink, options, on_planned, stop
+        )
         summary.counts, summary.failures = result.counts, result.failures
-        summary.status = RunStatus.FAILED if result.counts.failed else RunStatus.SUCCESSFUL
+        problems = []
+        if result.stopped:
+            problems.append(f"stopped early: {result.stopped}")
         if result.counts.failed:
-            summary.error = f"{result.counts.failed} position(s) could not be written"
+            problems.append(f"{result.counts.failed} position(s) could not be written")
+        summary.status = RunStatus.FAILED if problems else RunStatus.SUCCESSFUL
+        summary.error = "; ".join(problems) or None
     except InventorySyncError as e:
         summary.error = str(e)
         log.error("inventory_sync.profile_error", profile=profile.name, error=str(e))

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
     negative_quantity: Literal["clamp", "keep"] = "clamp"
     conflict_retries: int = Field(default=3, ge=0, le=20)
+    max_failures: int = Field(default=1000, ge=0)
+    run_deadline_seconds: float = Field(default=240.0, ge=0)
+    stop_grace_seconds: float = Field(default=20.0, ge=0)
     retry_attempts: int = Field(default=5, ge=1, le=50)
     retry_timeout_seconds: float = Field(default=120.0, gt=0)
     retry_wait_initial_seconds: float = Field(default=0.5, ge=0)

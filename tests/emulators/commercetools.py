@@ -20,6 +20,7 @@ since 2026-01-29). Codes: see the constants in `tests.emulators.commercetools_da
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ from starlette.routing import Route
 
 from tests.emulators.auth import Clock, TokenStore, basic_credentials, bearer_token, form_params
 from tests.emulators.commercetools_data import INVALID_INPUT, InventoryStore, Record
+from tests.emulators.faults import FaultMiddleware, Faults
 from tests.emulators.gql import GraphQLRuntime, RequestError, parse_request_body
 
 CODE_REQUEST_ERROR = "GraphQLError"
@@ -82,14 +84,13 @@ class CommercetoolsEmulator:
                 "inventoryEntries": lambda args: self.store.query(
                     args.get("where"), args.get("sort"), args.get("limit"), args.get("offset")
                 ),
-                "createInventoryEntry": lambda args: self.store.create(args["draft"]),
-                "updateInventoryEntry": lambda args: self.store.update(
-                    args.get("id"), args.get("key"), args["version"], args["actions"]
-                ),
+                "createInventoryEntry": self._create,
+                "updateInventoryEntry": self._update,
             },
             input_scalars={"Long": _coerce_long},
         )
-        self.app = Starlette(
+        self.faults = Faults()
+        self._router = Starlette(
             routes=[
                 Route("/oauth/token", self._token, methods=["POST"]),
                 Route("/_emulator/entries", self._admin_entries, methods=["GET"]),
@@ -97,6 +98,8 @@ class CommercetoolsEmulator:
                 Route("/{project_key}/graphql", self._graphql_endpoint, methods=["POST"]),
             ]
         )
+        self.app = FaultMiddleware(self._router, self.faults)
+        """The ASGI application (faults first, then the routes)."""
 
     # -- data ---------------------------------------------------------------------------
 
@@ -145,6 +148,22 @@ class CommercetoolsEmulator:
         if channel is None:
             raise KeyError(f"unknown channel {channel_key!r}")
         return list(self.store.entries(channel["id"]))
+
+    def _create(self, args: dict[str, Any]) -> Record:
+        draft = args["draft"]
+        if self.faults.pick({"create"}, http=False) is not None:
+            with contextlib.suppress(GraphQLError):  # another writer got there first
+                self.store.create({**draft, "quantityOnStock": draft["quantityOnStock"] + 1000})
+        return self.store.create(draft)
+
+    def _update(self, args: dict[str, Any]) -> Record:
+        if self.faults.pick({"update"}, http=False) is not None and args.get("id"):
+            entry = self.store.get(args["id"])
+            if entry is not None:  # another writer changed it meanwhile
+                self.store.update(
+                    entry["id"], None, entry["version"], [{"addQuantity": {"quantity": 0}}]
+                )
+        return self.store.update(args.get("id"), args.get("key"), args["version"], args["actions"])
 
     # -- HTTP -----------------------------------------------------------------------------
 

@@ -76,6 +76,9 @@ class InventoryStore:
 
     # -- entries ----------------------------------------------------------------------
 
+    def get(self, id: str) -> Record | None:
+        return self._entries.get(id)
+
     def entries(self, channel_id: str | None) -> Iterable[Record]:
         return self._by_channel.get(channel_id, {}).values()
 

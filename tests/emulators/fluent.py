@@ -43,6 +43,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.emulators.auth import Clock, TokenStore, bearer_token, form_params
+from tests.emulators.faults import FaultMiddleware, Faults
 from tests.emulators.fluent_data import (
     Position,
     PositionStore,
@@ -101,7 +102,8 @@ class FluentEmulator:
         self.store = PositionStore()
         self.requests: Counter[str] = Counter()
         self._graphql = GraphQLRuntime(_SDL, {"virtualPositions": self._virtual_positions})
-        self.app = Starlette(
+        self.faults = Faults()
+        self._router = Starlette(
             routes=[
                 Route("/oauth/token", self._token, methods=["POST"]),
                 Route("/graphql", self._graphql_endpoint, methods=["POST"]),
@@ -111,6 +113,8 @@ class FluentEmulator:
             ],
             middleware=[Middleware(_CountRequests, counter=self.requests)],
         )
+        self.app = FaultMiddleware(self._router, self.faults)
+        """The ASGI application (faults first, then the routes)."""
 
     # -- data ---------------------------------------------------------------------------
 

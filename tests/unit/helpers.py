@@ -25,27 +25,15 @@ def token_answer(token: str = "tok-1", expires_in: int = 3600) -> httpx.Response
     )
 
 
-def fluent_client(http: httpx.AsyncClient, **kw: Any) -> GraphQLClient:
-    tokens = TokenProvider(
-        http,
-        fluent_password_grant(
-            f"{FLUENT}/oauth/token",
-            "user",
-            SecretStr("pw-secret"),
-            "client",
-            SecretStr("cs-secret"),
-        ),
-        FAST_RETRY,
-        **kw,
+def fluent_client(
+    http: httpx.AsyncClient, *, retry: RetryPolicy = FAST_RETRY, **kw: Any
+) -> GraphQLClient:
+    grant = fluent_password_grant(
+        f"{FLUENT}/oauth/token", "user", SecretStr("pw-secret"), "client", SecretStr("cs-secret")
     )
-    return GraphQLClient(
-        http,
-        f"{FLUENT}/graphql",
-        tokens,
-        FAST_RETRY,
-        api="fluent",
-        limiter=anyio.CapacityLimiter(4),
-    )
+    tokens = TokenProvider(http, grant, retry, **kw)
+    limiter = anyio.CapacityLimiter(4)
+    return GraphQLClient(http, f"{FLUENT}/graphql", tokens, retry, api="fluent", limiter=limiter)
 
 
 def ct_client(http: httpx.AsyncClient) -> GraphQLClient:

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -5,11 +6,11 @@ import httpx
 import pytest
 import respx
 
-from inventory_sync.errors import AuthError, GraphQLError, PagingError
+from inventory_sync.errors import AuthError, GraphQLError, PagingError, TemporaryApiError
 from inventory_sync.fluent import FluentSource
 from inventory_sync.model import Position, Window
 
-from .helpers import FLUENT, body_of, fluent_client, token_answer
+from .helpers import FAST_RETRY, FLUENT, body_of, fluent_client, token_answer
 
 pytestmark = pytest.mark.anyio
 
@@ -166,3 +167,43 @@ async def test_rejected_credentials_name_the_user_but_never_the_secret() -> None
     assert "invalid_grant" in message
     assert "pw-secret" not in message
     assert "cs-secret" not in message
+
+
+@respx.mock
+async def test_server_side_error_codes_and_bad_bodies_are_retried() -> None:
+    respx.post(f"{FLUENT}/oauth/token").mock(return_value=token_answer())
+    graphql = respx.post(f"{FLUENT}/graphql").mock(
+        side_effect=[
+            httpx.Response(200, json={"errors": [{"code": "S0001E", "message": "busy"}]}),
+            httpx.Response(200, text="<html>proxy</html>", headers={"content-type": "text/html"}),
+            httpx.Response(503),
+            httpx.Response(429, headers={"Retry-After": "0"}),
+            page([("a", 1)], 0, False),
+        ]
+    )
+    async with httpx.AsyncClient() as http:
+        client = fluent_client(http, retry=replace(FAST_RETRY, attempts=5))
+        pages = await collect(FluentSource(client, page_size=1))
+    assert pages == [[Position("a", 1)]]
+    assert graphql.call_count == 5
+
+
+@respx.mock
+async def test_retries_are_bounded() -> None:
+    respx.post(f"{FLUENT}/oauth/token").mock(return_value=token_answer())
+    graphql = respx.post(f"{FLUENT}/graphql").mock(return_value=httpx.Response(502))
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(TemporaryApiError, match="HTTP 502") as info:
+            await collect(FluentSource(fluent_client(http), page_size=1))
+    assert info.value.code == "502"
+    assert graphql.call_count == 3
+
+
+@respx.mock
+async def test_a_second_401_names_the_api_and_is_not_retried_forever() -> None:
+    respx.post(f"{FLUENT}/oauth/token").mock(return_value=token_answer())
+    graphql = respx.post(f"{FLUENT}/graphql").mock(return_value=httpx.Response(401))
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(AuthError, match=r"fluent.*401 to a fresh token from fluent-auth"):
+            await collect(FluentSource(fluent_client(http), page_size=1))
+    assert graphql.call_count == 2

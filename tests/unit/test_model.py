@@ -63,3 +63,12 @@ def test_window_start_after_end_is_refused() -> None:
     end = datetime(2026, 1, 1, tzinfo=UTC)
     with pytest.raises(ValueError, match="after its end"):
         Window(start=end + timedelta(seconds=1), end=end)
+
+
+def test_retry_after_parses_seconds_and_http_dates() -> None:
+    from inventory_sync.http import parse_retry_after
+
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0

@@ -41,13 +41,26 @@ class RunParam(BaseModel):
     props: Props
 
 
+class Failure(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str
+    code: str
+
+
 class LastRun(BaseModel):
+    """The seed's ``lastRun``; a failed run adds ``error``, ``failed`` and ``failures``
+    (the first product refs that could not be written, with the API's error code)."""
+
     model_config = ConfigDict(extra="forbid")
 
     param: RunParam
     jobStart: str
     jobEnd: str
     status: Literal["SUCCESSFUL", "FAILED"]
+    error: str | None = None
+    failed: int | None = None
+    failures: list[Failure] | None = None
 
 
 class StateRecord(BaseModel):
@@ -71,7 +84,12 @@ class StateRecord(BaseModel):
         return None if self.previousEndDate is None else parse_timestamp(self.previousEndDate)
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        if data["lastRun"] is not None:
+            for optional in ("error", "failed", "failures"):
+                if data["lastRun"][optional] is None:
+                    del data["lastRun"][optional]
+        return data
 
 
 def parse_record(profile: str, data: object) -> StateRecord:
@@ -115,5 +133,8 @@ def next_record(
             jobStart=format_timestamp(summary.started),
             jobEnd=format_timestamp(summary.finished),
             status="SUCCESSFUL" if succeeded else "FAILED",
+            error=None if succeeded else summary.error,
+            failed=summary.counts.failed if summary.counts.failed else None,
+            failures=[Failure(sku=f.sku, code=f.code) for f in summary.failures] or None,
         ),
     )
