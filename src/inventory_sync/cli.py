@@ -10,18 +10,21 @@ import argparse
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 import anyio
 
 from inventory_sync import logging as sync_logging
 from inventory_sync.errors import ConfigError
+from inventory_sync.metrics import exposition
 from inventory_sync.model import RunStatus, parse_timestamp
 from inventory_sync.plan import Create, Write
 from inventory_sync.profiles import Profile
-from inventory_sync.runner import RunOptions, run, totals
+from inventory_sync.runner import Reporting, RunOptions, run, totals
 from inventory_sync.settings import load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+log = sync_logging.get_logger()
 
 
 def _timestamp(text: str) -> datetime:
@@ -29,6 +32,13 @@ def _timestamp(text: str) -> datetime:
         return parse_timestamp(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit()) or int(count) < 1 or int(index) >= int(count):
+        raise argparse.ArgumentTypeError(f"{text!r} is not I/N with 0 <= I < N")
+    return int(index), int(count)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +70,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", dest="window_to", type=_timestamp, metavar="ISO", help="window end (inclusive)"
     )
     run_cmd.add_argument(
+        "--fail-if-locked",
+        action="store_true",
+        help="a profile locked by another live run counts as failed (default: skipped, exit 0)",
+    )
+    run_cmd.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="take only the profiles whose list position modulo N is I "
+        "(default: JOB_COMPLETION_INDEX and INVENTORY_SYNC_SHARDS)",
+    )
+    run_cmd.add_argument(
+        "--metrics-file",
+        type=Path,
+        metavar="PATH",
+        help="also write the run's metrics in the Prometheus text format to PATH",
+    )
+    run_cmd.add_argument(
         "--dry-run",
         action="store_true",
         help="read both sides and log what would change; write nothing (nor the state)",
@@ -82,16 +110,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             window_from=args.window_from,
             window_to=args.window_to,
             dry_run=args.dry_run,
+            fail_if_locked=args.fail_if_locked,
+            shard=args.shard,
         )
-        summaries = anyio.run(lambda: run(settings, options, on_planned=_log_planned))
+        reporting = Reporting(
+            pushgateway_url=settings.pushgateway_url,
+            job=settings.metrics_job,
+            grouping=(("shard", str(settings.shard_index)),) if settings.shards > 1 else (),
+            timeout_seconds=settings.pushgateway_timeout_seconds,
+        )
+        if settings.pushgateway_url is None:
+            log.info(
+                "inventory_sync.metrics_push_disabled", reason="no INVENTORY_SYNC_PUSHGATEWAY_URL"
+            )
+        summaries = anyio.run(
+            lambda: run(settings, options, on_planned=_log_planned, reporting=reporting)
+        )
     except ConfigError as e:
         return _config_error(e)
+    if args.metrics_file is not None:
+        write_metrics_file(args.metrics_file, reporting)
     failed = [s.profile for s in summaries if s.status is RunStatus.FAILED]
     code = EXIT_FAILED if failed else EXIT_OK
-    sync_logging.get_logger().info(
+    log.info(
         "inventory_sync.run_finished",
         profiles=len(summaries),
         failed_profiles=failed,
+        skipped_profiles=[s.profile for s in summaries if s.status is RunStatus.SKIPPED],
         exit_code=code,
         dry_run=options.dry_run,
         **totals(summaries).as_dict(),
@@ -99,10 +144,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def write_metrics_file(path: Path, reporting: Reporting) -> None:
+    """Atomically, so a textfile collector never reads half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_bytes(exposition(reporting.registries))
+        tmp.replace(path)
+    except OSError as e:
+        log.error("inventory_sync.metrics_file_failed", path=str(path), error=e.strerror)
+
+
 def _log_planned(profile: Profile, write: Write) -> None:
     action = "create" if isinstance(write, Create) else "update"
     old = None if isinstance(write, Create) else write.old_quantity
-    sync_logging.get_logger().info(
+    log.info(
         "inventory_sync.planned",
         profile=profile.name,
         action=action,
@@ -113,6 +168,6 @@ def _log_planned(profile: Profile, write: Write) -> None:
 
 
 def _config_error(error: ConfigError) -> int:
-    sync_logging.get_logger().error("inventory_sync.config_error", error=str(error))
+    log.error("inventory_sync.config_error", error=str(error))
     print(f"inventory-sync: configuration error: {error}", file=sys.stderr)
     return EXIT_CONFIG

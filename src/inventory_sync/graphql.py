@@ -26,7 +26,7 @@ from inventory_sync.errors import (
     PermanentApiError,
     TemporaryApiError,
 )
-from inventory_sync.http import RetryPolicy, raise_for_temporary_status, transport_errors
+from inventory_sync.http import RetryPolicy, post, raise_for_temporary_status
 
 _MARK = "__item__"
 
@@ -139,10 +139,13 @@ class GraphQLClient:
 
     async def _send(self, token: str, payload: dict[str, Any]) -> httpx.Response:
         self.requests += 1
-        with transport_errors(self.api):
-            return await self._http.post(
-                self._url, json=payload, headers={"Authorization": f"Bearer {token}"}
-            )
+        return await post(
+            self._http,
+            self.api,
+            self._url,
+            json=payload,
+            headers={"Authorization": f"Bearer {token}"},
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,15 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import stamina
+import stamina.instrumentation
 
 from inventory_sync.errors import TemporaryApiError
+from inventory_sync.logging import get_logger
+from inventory_sync.metrics import observe_request, observe_retry
 
 T = TypeVar("T")
 
@@ -85,6 +88,38 @@ def transport_errors(api: str) -> Iterator[None]:
         raise TemporaryApiError(
             api, f"connection failed ({type(e).__name__}: {e})", code="connection"
         ) from e
+
+
+async def post(http: httpx.AsyncClient, api: str, url: str, **kwargs: Any) -> httpx.Response:
+    """POST with transport failures mapped to ``TemporaryApiError``; counted in metrics."""
+    try:
+        with transport_errors(api):
+            response = await http.post(url, **kwargs)
+    except TemporaryApiError:
+        observe_request(api, None)
+        raise
+    observe_request(api, response.status_code)
+    return response
+
+
+def install_retry_hooks() -> None:
+    """Report each retry to the log and to the current profile's metrics (instead of
+    stamina's default hooks, which would write to the global Prometheus registry)."""
+    log = get_logger()
+
+    def on_retry(details: stamina.instrumentation.RetryDetails) -> None:
+        error = details.caused_by
+        api = getattr(error, "api", "unknown")
+        observe_retry(api)
+        log.warning(
+            "inventory_sync.retry_scheduled",
+            api=api,
+            attempt=details.retry_num,
+            wait_s=round(details.wait_for, 3),
+            error=str(error),
+        )
+
+    stamina.instrumentation.set_on_retry_hooks([on_retry])
 
 
 def raise_for_temporary_status(api: str, response: httpx.Response) -> None:

@@ -71,6 +71,7 @@ class PipelineOptions:
     max_failures_kept: int = 20
     max_failures: int = 1000
     grace_seconds: float = 20.0
+    progress_seconds: float = 10.0
 
 
 @dataclass(slots=True)
@@ -105,6 +106,28 @@ async def sync_profile(
     started = time.monotonic()
     fetching = anyio.CancelScope()
     working = anyio.CancelScope()
+    received = 0
+
+    def progress(event: str, **fields: object) -> None:
+        c = result.counts
+        elapsed = max(time.monotonic() - started, 1e-3)
+        log.info(
+            event,
+            profile=profile.name,
+            received=received,
+            done=c.fetched,
+            written=c.created + c.updated,
+            unchanged=c.unchanged,
+            failed=c.failed,
+            rate_per_s=round(c.fetched / elapsed, 1),
+            elapsed_s=round(elapsed, 1),
+            **fields,
+        )
+
+    async def tick() -> None:
+        while True:
+            await anyio.sleep(options.progress_seconds)
+            progress("inventory_sync.progress")
 
     async def watch() -> None:
         await stop.event.wait()
@@ -124,21 +147,14 @@ async def sync_profile(
                 await fetch(send)
 
     async def fetch(send: ObjectSendStream[list[Position]]) -> None:
-        page_no = received = 0
+        nonlocal received
+        page_no = 0
         pages = source.pages(profile.fluent_catalogue_ref, profile.statuses, window)
         async with contextlib.aclosing(pages):
             async for page in pages:
                 page_no += 1
                 received += len(page)
-                log.info(
-                    "inventory_sync.page_fetched",
-                    profile=profile.name,
-                    page=page_no,
-                    positions=len(page),
-                    received=received,
-                    written=result.counts.created + result.counts.updated,
-                    rate_per_s=round(received / max(time.monotonic() - started, 1e-3), 1),
-                )
+                progress("inventory_sync.page_fetched", page=page_no, positions=len(page))
                 await send.send(page)
 
     async def chunker(
@@ -219,6 +235,7 @@ async def sync_profile(
     chunks_send, chunks_recv = anyio.create_memory_object_stream[_Chunk](options.workers)
     async with anyio.create_task_group() as supervisor:
         supervisor.start_soon(watch)
+        supervisor.start_soon(tick)
         with working:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(produce, pages_send)

@@ -119,6 +119,12 @@ def parse_profiles(text: str, *, source: str = "profiles") -> list[Profile]:
     return profiles
 
 
+def shard_profiles(profiles: list[Profile], index: int, count: int) -> list[Profile]:
+    """This shard's part: the profiles whose position in the list modulo ``count`` is ``index``
+    (a Kubernetes Indexed Job runs one shard per pod, ``JOB_COMPLETION_INDEX`` = index)."""
+    return [p for n, p in enumerate(profiles) if n % count == index]
+
+
 def select_profiles(profiles: list[Profile], names: list[str]) -> list[Profile]:
     """The enabled profiles, or exactly the named ones (named disabled ones run too)."""
     if not names:

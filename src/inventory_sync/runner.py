@@ -17,14 +17,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import anyio
+from prometheus_client import CollectorRegistry
 
 from inventory_sync.auth import TokenProvider, ct_client_credentials, fluent_password_grant
 from inventory_sync.commercetools import CommercetoolsSink
-from inventory_sync.errors import ConfigError, InventorySyncError
+from inventory_sync.errors import (
+    ConfigError,
+    InventorySyncError,
+    LockHeldError,
+    StateError,
+)
 from inventory_sync.fluent import FluentSource
 from inventory_sync.graphql import GraphQLClient
-from inventory_sync.http import RetryPolicy, make_client
+from inventory_sync.http import RetryPolicy, install_retry_hooks, make_client
 from inventory_sync.logging import get_logger
+from inventory_sync.metrics import MetricsPushError, RunMetrics, collecting, push
 from inventory_sync.model import (
     Counts,
     RunStatus,
@@ -35,9 +42,9 @@ from inventory_sync.model import (
     truncate_to_millis,
 )
 from inventory_sync.pipeline import PipelineOptions, PlannedHook, Stop, sync_profile
-from inventory_sync.profiles import Profile, load_profiles, select_profiles
+from inventory_sync.profiles import Profile, load_profiles, select_profiles, shard_profiles
 from inventory_sync.settings import Settings
-from inventory_sync.state.base import StateStore
+from inventory_sync.state.base import ProfileLock, StateStore
 from inventory_sync.state.file import FileStateStore
 from inventory_sync.state.record import StateRecord, next_record
 
@@ -62,6 +69,8 @@ class RunOptions:
     window_from: datetime | None = None
     window_to: datetime | None = None
     dry_run: bool = False
+    fail_if_locked: bool = False
+    shard: tuple[int, int] | None = None  # (index, count); None: from the settings
 
     def __post_init__(self) -> None:
         if self.full and self.window_from is not None:
@@ -75,6 +84,8 @@ class RunOptions:
                 f"--from {format_timestamp(self.window_from)} is after "
                 f"--to {format_timestamp(self.window_to)}"
             )
+        if self.shard is not None and not 0 <= self.shard[0] < self.shard[1]:
+            raise ConfigError(f"--shard {self.shard[0]}/{self.shard[1]}: index must be below count")
 
 
 @dataclass(slots=True)
@@ -93,6 +104,7 @@ def open_store(settings: Settings) -> StateStore:
 @contextlib.asynccontextmanager
 async def connect(settings: Settings) -> AsyncIterator[Apis]:
     """HTTP clients, tokens, source and sink for one run; closed on exit."""
+    install_retry_hooks()
     retry = RetryPolicy(
         attempts=settings.retry_attempts,
         timeout=settings.retry_timeout_seconds,
@@ -209,15 +221,30 @@ async def run(
     *,
     clock: Clock = utc_now,
     on_planned: PlannedHook | None = None,
+    reporting: Reporting | None = None,
 ) -> list[RunSummary]:
     """Run the selected profiles; ``ConfigError`` before anything is written.
 
     SIGTERM/SIGINT and the run deadline stop every profile early (see ``Stop``).
     """
     run_start = clock()
-    profiles = select_profiles(load_profiles(settings.profiles_file), list(options.profiles))
+    reporting = reporting or Reporting()
+    index, count = options.shard or (settings.shard_index or 0, settings.shards)
+    profiles = shard_profiles(
+        select_profiles(load_profiles(settings.profiles_file), list(options.profiles)),
+        index,
+        count,
+    )
+    if count > 1:
+        log.info(
+            "inventory_sync.shard", index=index, count=count, profiles=[p.name for p in profiles]
+        )
     store = open_store(settings)
     try:
+        try:
+            await store.check()
+        except StateError as e:
+            raise ConfigError(f"state backend {settings.state_backend!r} is not usable: {e}") from e
         previous = {p.name: await store.load(p.name) for p in profiles}
         pipeline = PipelineOptions(
             workers=settings.ct_concurrency,
@@ -226,6 +253,7 @@ async def run(
             dry_run=options.dry_run,
             max_failures=settings.max_failures,
             grace_seconds=settings.stop_grace_seconds,
+            progress_seconds=settings.progress_seconds,
         )
         summaries: dict[str, RunSummary] = {}
         stop = Stop()
@@ -249,6 +277,8 @@ async def run(
                             clock=clock,
                             on_planned=on_planned,
                             stop=stop,
+                            reporting=reporting,
+                            fail_if_locked=options.fail_if_locked,
                         )
 
                     tg.start_soon(one)
@@ -256,6 +286,17 @@ async def run(
     finally:
         await store.aclose()
     return [summaries[p.name] for p in profiles]
+
+
+@dataclass(frozen=True, slots=True)
+class Reporting:
+    """Where a profile's run reports to besides the log."""
+
+    pushgateway_url: str | None = None
+    job: str = "inventory-sync"
+    grouping: tuple[tuple[str, str], ...] = ()
+    timeout_seconds: float = 5.0
+    registries: dict[str, CollectorRegistry] = field(default_factory=dict)
 
 
 async def run_profile(
@@ -269,7 +310,11 @@ async def run_profile(
     clock: Clock,
     on_planned: PlannedHook | None,
     stop: Stop | None = None,
+    reporting: Reporting | None = None,
+    fail_if_locked: bool = False,
 ) -> RunSummary:
+    """Lock, sync, save the state, log the summary, push the metrics — the last two
+    also when the run fails or is cancelled."""
     started = clock()
     summary = RunSummary(
         profile=profile.name,
@@ -279,6 +324,41 @@ async def run_profile(
         finished=started,
         dry_run=options.dry_run,
     )
+    metrics = RunMetrics()
+    saved: StateRecord | None = previous
+    try:
+        with collecting(metrics):
+            if options.dry_run:  # writes nothing, so it needs no lock
+                await _sync(profile, window, apis, options, summary, on_planned, stop)
+            else:
+                async with store.lock(profile.name) as lock:
+                    await _sync(profile, window, apis, options, summary, on_planned, stop)
+                    saved = await _save(profile, window, previous, store, lock, summary, clock)
+    except LockHeldError as e:
+        summary.status = RunStatus.FAILED if fail_if_locked else RunStatus.SKIPPED
+        summary.error = str(e)
+        log.warning("inventory_sync.profile_locked", profile=profile.name, holder=e.holder)
+    except StateError as e:
+        summary.status = RunStatus.FAILED
+        summary.error = f"state store: {e}"
+        log.error("inventory_sync.state_error", profile=profile.name, error=str(e))
+    finally:
+        with anyio.CancelScope(shield=True):
+            summary.finished = clock()
+            log_summary(summary)
+            await _report(metrics, summary, saved, reporting or Reporting(), clock)
+    return summary
+
+
+async def _sync(
+    profile: Profile,
+    window: Window,
+    apis: Apis,
+    options: PipelineOptions,
+    summary: RunSummary,
+    on_planned: PlannedHook | None,
+    stop: Stop | None,
+) -> None:
     log.info(
         "inventory_sync.profile_started",
         profile=profile.name,
@@ -304,19 +384,65 @@ async def run_profile(
     except Exception as e:  # a bug must not take the other profiles down
         summary.error = f"unexpected {type(e).__name__}: {e}"
         log.exception("inventory_sync.profile_crashed", profile=profile.name)
+
+
+async def _save(
+    profile: Profile,
+    window: Window,
+    previous: StateRecord | None,
+    store: StateStore,
+    lock: ProfileLock,
+    summary: RunSummary,
+    clock: Clock,
+) -> StateRecord | None:
+    """Save the record if the lock is still ours; the saved record, or ``previous``."""
     summary.finished = clock()
-    if not options.dry_run:
-        record = next_record(
-            previous, profile.props(), summary, advance=joins_previous(window, previous)
+    record = next_record(
+        previous, profile.props(), summary, advance=joins_previous(window, previous)
+    )
+    try:
+        await lock.ensure_held()
+        await store.save(profile.name, record)
+    except StateError as e:
+        summary.status = RunStatus.FAILED
+        summary.error = f"state not saved: {e}"
+        log.error("inventory_sync.state_save_failed", profile=profile.name, error=str(e))
+        return previous
+    return record
+
+
+async def _report(
+    metrics: RunMetrics,
+    summary: RunSummary,
+    saved: StateRecord | None,
+    reporting: Reporting,
+    clock: Clock,
+) -> None:
+    now = clock()
+    metrics.set_counts(summary.counts.as_dict())
+    metrics.duration.set(summary.duration_seconds)
+    if summary.window is not None:
+        start = summary.window.start
+        metrics.window_start.set(0 if start is None else start.timestamp())
+        metrics.window_end.set(summary.window.end.timestamp())
+    previous_end = None if saved is None else saved.previous_end
+    if previous_end is not None:
+        metrics.lag.set((now - previous_end).total_seconds())
+    status = {"SUCCESSFUL": "success", "FAILED": "failed", "SKIPPED": "skipped"}
+    metrics.set_status(status[summary.status.value], at=now.timestamp())  # type: ignore[arg-type]
+    reporting.registries[summary.profile] = metrics.registry
+    if reporting.pushgateway_url is None or summary.dry_run:
+        return
+    try:
+        await push(
+            reporting.pushgateway_url,
+            job=reporting.job,
+            grouping_key={"profile": summary.profile, **dict(reporting.grouping)},
+            registry=metrics.registry,
+            timeout_seconds=reporting.timeout_seconds,
         )
-        try:
-            await store.save(profile.name, record)
-        except InventorySyncError as e:
-            summary.status = RunStatus.FAILED
-            summary.error = f"state not saved: {e}"
-            log.error("inventory_sync.state_save_failed", profile=profile.name, error=str(e))
-    log_summary(summary)
-    return summary
+    except MetricsPushError as e:
+        log.warning("inventory_sync.metrics_push_failed", profile=summary.profile, error=str(e))
 
 
 def log_summary(summary: RunSummary) -> None:

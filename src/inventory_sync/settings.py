@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
+    AliasChoices,
     Field,
     SecretStr,
     ValidationError,
@@ -63,6 +64,14 @@ class Settings(BaseSettings):
     state_dir: Path = Path("state")
     secrets_dir: Path | None = None
     pushgateway_url: str | None = None
+    pushgateway_timeout_seconds: float = Field(default=5.0, gt=0)
+    metrics_job: str = "inventory-sync"
+    shards: int = Field(default=1, ge=1, le=1000)
+    shard_index: int | None = Field(
+        default=None,
+        ge=0,
+        validation_alias=AliasChoices("INVENTORY_SYNC_SHARD_INDEX", "JOB_COMPLETION_INDEX"),
+    )
 
     # how
     page_size: int = Field(default=1000, ge=1, le=5000)
@@ -77,6 +86,7 @@ class Settings(BaseSettings):
     negative_quantity: Literal["clamp", "keep"] = "clamp"
     conflict_retries: int = Field(default=3, ge=0, le=20)
     max_failures: int = Field(default=1000, ge=0)
+    progress_seconds: float = Field(default=10.0, gt=0)
     run_deadline_seconds: float = Field(default=240.0, ge=0)
     stop_grace_seconds: float = Field(default=20.0, ge=0)
     retry_attempts: int = Field(default=5, ge=1, le=50)
@@ -108,6 +118,15 @@ class Settings(BaseSettings):
         if not self.ct_scopes.strip():
             key = self.ct_project_key
             object.__setattr__(self, "ct_scopes", f"manage_products:{key} view_channels:{key}")
+        return self
+
+    @model_validator(mode="after")
+    def _shard(self) -> Settings:
+        if self.shard_index is not None and self.shard_index >= self.shards:
+            raise ValueError(
+                f"shard index {self.shard_index} (JOB_COMPLETION_INDEX) is not below "
+                f"INVENTORY_SYNC_SHARDS={self.shards}"
+            )
         return self
 
     @property

@@ -1,0 +1,186 @@
+"""Prometheus metrics of one profile's run, pushed to a Pushgateway.
+
+A CronJob's pod lives seconds to minutes, so nothing scrapes it: each profile's run
+fills a private ``CollectorRegistry`` and pushes it once, in a ``finally``, to the
+group ``{job, profile[, shard]}`` with POST (``pushadd``) semantics — metrics not in
+this push keep their old values, which is how ``last_success_timestamp_seconds``
+survives a failed run (a failed run does not send it).
+
+HTTP requests and retries are attributed to the profile whose task made them via a
+context variable, so the API clients need no reference to any registry.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Literal
+
+import anyio
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    disable_created_metrics,
+    generate_latest,
+    pushadd_to_gateway,
+)
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from inventory_sync.errors import InventorySyncError
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # per-run counters: their *_created series would only add noise
+
+PREFIX = "inventory_sync"
+OUTCOMES = ("fetched", "created", "updated", "unchanged", "invalid", "clamped", "failed")
+Status = Literal["success", "failed", "skipped"]
+
+
+class RunMetrics:
+    """The metrics of one profile's run; see the README for their meaning."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.positions = Gauge(
+            f"{PREFIX}_positions", "Positions per outcome in this run", ["outcome"], registry=r
+        )
+        self.http_requests = Counter(
+            f"{PREFIX}_http_requests",
+            "HTTP requests by API and status class (2xx, 4xx, 5xx, error)",
+            ["api", "status_class"],
+            registry=r,
+        )
+        self.retries = Counter(
+            f"{PREFIX}_http_retries",
+            "Requests sent again after a temporary failure",
+            ["api"],
+            registry=r,
+        )
+        self.duration = Gauge(f"{PREFIX}_run_duration_seconds", "Duration of this run", registry=r)
+        self.window_start = Gauge(
+            f"{PREFIX}_window_start_timestamp_seconds",
+            "Start of the updatedOn window read (0 = full sync)",
+            registry=r,
+        )
+        self.window_end = Gauge(
+            f"{PREFIX}_window_end_timestamp_seconds", "End of the updatedOn window read", registry=r
+        )
+        self.lag = Gauge(
+            f"{PREFIX}_lag_seconds",
+            "Now minus the saved previousEndDate: how far behind the master commercetools may be",
+            registry=r,
+        )
+        self.status = Gauge(
+            f"{PREFIX}_run_status",
+            "1 for this run's status, 0 for the others",
+            ["status"],
+            registry=r,
+        )
+        for outcome in OUTCOMES:
+            self.positions.labels(outcome).set(0)
+
+    def set_status(self, status: Status, *, at: float) -> None:
+        for name in ("success", "failed", "skipped"):
+            self.status.labels(name).set(1 if name == status else 0)
+        if status == "success":
+            Gauge(
+                f"{PREFIX}_last_success_timestamp_seconds",
+                "When a run of this profile last succeeded (only successful runs set it)",
+                registry=self.registry,
+            ).set(at)
+        elif status == "failed":
+            Gauge(
+                f"{PREFIX}_last_failure_timestamp_seconds",
+                "When a run of this profile last failed",
+                registry=self.registry,
+            ).set(at)
+
+    def set_counts(self, counts: Mapping[str, int]) -> None:
+        for outcome in OUTCOMES:
+            self.positions.labels(outcome).set(counts.get(outcome, 0))
+
+
+_current: contextvars.ContextVar[RunMetrics | None] = contextvars.ContextVar(
+    "inventory_sync_metrics", default=None
+)
+
+
+@contextmanager
+def collecting(metrics: RunMetrics) -> Iterator[RunMetrics]:
+    """Attribute the HTTP requests and retries of this task (and its children) to ``metrics``."""
+    token = _current.set(metrics)
+    try:
+        yield metrics
+    finally:
+        _current.reset(token)
+
+
+def observe_request(api: str, status: int | None) -> None:
+    metrics = _current.get()
+    if metrics is not None:
+        status_class = "error" if status is None else f"{status // 100}xx"
+        metrics.http_requests.labels(api, status_class).inc()
+
+
+def observe_retry(api: str) -> None:
+    metrics = _current.get()
+    if metrics is not None:
+        metrics.retries.labels(api).inc()
+
+
+class MetricsPushError(InventorySyncError):
+    """The Pushgateway could not be reached; logged, never fails the sync."""
+
+
+async def push(
+    url: str,
+    *,
+    job: str,
+    grouping_key: Mapping[str, str],
+    registry: CollectorRegistry,
+    timeout_seconds: float,
+) -> None:
+    """POST (``pushadd``) the registry to the group ``job`` + ``grouping_key``."""
+
+    def send() -> None:
+        pushadd_to_gateway(
+            url,
+            job=job,
+            grouping_key=dict(grouping_key),
+            registry=registry,
+            timeout=timeout_seconds,
+        )
+
+    try:
+        with anyio.fail_after(timeout_seconds + 1):
+            await anyio.to_thread.run_sync(send, abandon_on_cancel=True)
+    except (OSError, TimeoutError) as e:
+        raise MetricsPushError(f"push to {url} failed: {type(e).__name__}: {e}") from e
+
+
+def exposition(registries: Mapping[str, CollectorRegistry]) -> bytes:
+    """The text format of several profiles' registries, each sample labelled ``profile``
+    (for ``--metrics-file`` and node-exporter's textfile collector)."""
+    merged = CollectorRegistry(auto_describe=False)
+    merged.register(_Labelled(registries))
+    return generate_latest(merged)
+
+
+class _Labelled(Collector):
+    def __init__(self, registries: Mapping[str, CollectorRegistry]) -> None:
+        self._registries = registries
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        for profile, registry in self._registries.items():
+            for family in registry.collect():
+                into = families.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type, family.unit)
+                )
+                for sample in family.samples:
+                    labels = {"profile": profile, **sample.labels}
+                    into.add_sample(sample.name, labels, sample.value, sample.timestamp)
+        yield from families.values()
