@@ -119,10 +119,15 @@ def parse_profiles(text: str, *, source: str = "profiles") -> list[Profile]:
     return profiles
 
 
-def shard_profiles(profiles: list[Profile], index: int, count: int) -> list[Profile]:
-    """This shard's part: the profiles whose position in the list modulo ``count`` is ``index``
-    (a Kubernetes Indexed Job runs one shard per pod, ``JOB_COMPLETION_INDEX`` = index)."""
-    return [p for n, p in enumerate(profiles) if n % count == index]
+def shard_profiles(
+    selected: list[Profile], all_profiles: list[Profile], index: int, count: int
+) -> list[Profile]:
+    """This shard's part of ``selected``: the profiles whose position in the file modulo
+    ``count`` is ``index`` (a Kubernetes Indexed Job runs one shard per pod, with
+    ``JOB_COMPLETION_INDEX`` = index). Positions count every profile, enabled or not, so
+    disabling one does not move the others to another pod."""
+    position = {p.name: n for n, p in enumerate(all_profiles)}
+    return [p for p in selected if position[p.name] % count == index]
 
 
 def select_profiles(profiles: list[Profile], names: list[str]) -> list[Profile]:

@@ -230,11 +230,8 @@ async def run(
     run_start = clock()
     reporting = reporting or Reporting()
     index, count = options.shard or (settings.shard_index or 0, settings.shards)
-    profiles = shard_profiles(
-        select_profiles(load_profiles(settings.profiles_file), list(options.profiles)),
-        index,
-        count,
-    )
+    every = load_profiles(settings.profiles_file)
+    profiles = shard_profiles(select_profiles(every, list(options.profiles)), every, index, count)
     if count > 1:
         log.info(
             "inventory_sync.shard", index=index, count=count, profiles=[p.name for p in profiles]

@@ -105,3 +105,34 @@ def test_success_exit_0_and_one_json_line_per_event(seeded: Job, ct: Commercetoo
     assert finished["created"] == 2
     assert ct.entries("eu-warehouse") == {"A": 1}
     assert ct.entries("us-warehouse") == {"A": 1}
+
+
+def test_shards_from_the_indexed_job_environment_and_from_the_flag(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    profiles = [(f"p{n}", f"chan-{n}", f"CAT_{n}") for n in range(3)]
+    for _, channel, catalogue in profiles:
+        ct.add_channel(channel)
+        fluent.upsert_position(catalogue, "A", "A", 1, updated_on="2026-01-01T00:00:00Z")
+    job.profiles(*profiles)
+
+    pod1 = job.run("run", env={"INVENTORY_SYNC_SHARDS": "2", "JOB_COMPLETION_INDEX": "1"})
+
+    assert pod1.returncode == 0
+    assert [e["profile"] for e in pod1.named("inventory_sync.profile_finished")] == ["p1"]
+    assert ct.entries("chan-1") == {"A": 1}
+    assert ct.entries("chan-0") == {}
+
+    pod0 = job.run("run", "--shard", "0/2")
+
+    assert pod0.returncode == 0
+    assert sorted(e["profile"] for e in pod0.named("inventory_sync.profile_finished")) == [
+        "p0",
+        "p2",
+    ]
+
+
+def test_a_shard_index_beyond_the_shards_is_a_config_error(seeded: Job) -> None:
+    result = seeded.run("run", env={"INVENTORY_SYNC_SHARDS": "2", "JOB_COMPLETION_INDEX": "2"})
+    assert result.returncode == 2
+    assert "not below INVENTORY_SYNC_SHARDS=2" in result.stderr

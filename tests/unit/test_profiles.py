@@ -92,3 +92,18 @@ def test_selection() -> None:
     assert [p.name for p in select_profiles(profiles, ["us"])] == ["us"]
     with pytest.raises(ConfigError, match="--profile nope: no such profile"):
         select_profiles(profiles, ["nope"])
+
+
+def test_shards_split_by_position_in_the_file_whatever_is_enabled() -> None:
+    from inventory_sync.profiles import shard_profiles
+
+    text = "profiles:\n" + "".join(
+        f"  - {{name: p{n}, ctChannelKey: c{n}, fluentAggregateVirtualCatalogueRef: r{n}"
+        + (", enabled: false" if n == 1 else "")
+        + "}\n"
+        for n in range(7)
+    )
+    every = parse_profiles(text)
+    selected = select_profiles(every, [])
+    parts = [[p.name for p in shard_profiles(selected, every, i, 3)] for i in range(3)]
+    assert parts == [["p0", "p3", "p6"], ["p4"], ["p2", "p5"]]
