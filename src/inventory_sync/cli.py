@@ -7,6 +7,7 @@ usage error (nothing was written).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,13 +16,13 @@ from pathlib import Path
 import anyio
 
 from inventory_sync import logging as sync_logging
-from inventory_sync.errors import ConfigError
+from inventory_sync.errors import ConfigError, InventorySyncError
 from inventory_sync.metrics import exposition
 from inventory_sync.model import RunStatus, parse_timestamp
 from inventory_sync.plan import Create, Write
 from inventory_sync.profiles import Profile
-from inventory_sync.runner import Reporting, RunOptions, run, totals
-from inventory_sync.settings import load_settings
+from inventory_sync.runner import Reporting, RunOptions, reset_state, run, show_state, totals
+from inventory_sync.settings import Settings, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 log = sync_logging.get_logger()
@@ -92,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read both sides and log what would change; write nothing (nor the state)",
     )
+    state_cmd = commands.add_parser("state", help="show or reset the stored run state")
+    state_actions = state_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = state_actions.add_parser("show", help="print the stored records as JSON")
+    show.add_argument("--profile", action="append", default=[], metavar="NAME")
+    reset = state_actions.add_parser(
+        "reset", help="clear previousEndDate (next run: full sync) or set it with --to"
+    )
+    reset.add_argument("--profile", required=True, metavar="NAME")
+    reset.add_argument("--to", dest="reset_to", type=_timestamp, metavar="ISO")
     return parser
 
 
@@ -103,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sync_logging.configure()
         return _config_error(e)
     sync_logging.configure(settings.log_level, settings.log_format)
+    if args.command == "state":
+        return _state(settings, args)
     try:
         options = RunOptions(
             profiles=tuple(args.profile),
@@ -142,6 +154,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         **totals(summaries).as_dict(),
     )
     return code
+
+
+def _state(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        if args.action == "show":
+            records = anyio.run(show_state, settings, tuple(args.profile))
+            print(json.dumps(records, indent=2, ensure_ascii=False))
+        else:
+            anyio.run(reset_state, settings, args.profile, args.reset_to)
+    except ConfigError as e:
+        return _config_error(e)
+    except InventorySyncError as e:
+        log.error("inventory_sync.state_command_failed", error=str(e))
+        print(f"inventory-sync: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def write_metrics_file(path: Path, reporting: Reporting) -> None:

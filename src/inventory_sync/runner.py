@@ -26,6 +26,7 @@ from inventory_sync.errors import (
     InventorySyncError,
     LockHeldError,
     StateError,
+    StateFormatError,
 )
 from inventory_sync.fluent import FluentSource
 from inventory_sync.graphql import GraphQLClient
@@ -45,8 +46,10 @@ from inventory_sync.pipeline import PipelineOptions, PlannedHook, Stop, sync_pro
 from inventory_sync.profiles import Profile, load_profiles, select_profiles, shard_profiles
 from inventory_sync.settings import Settings
 from inventory_sync.state.base import ProfileLock, StateStore
+from inventory_sync.state.configmap import from_kubeconfig_or_incluster
 from inventory_sync.state.file import FileStateStore
-from inventory_sync.state.record import StateRecord, next_record
+from inventory_sync.state.record import Props, StateRecord, next_record
+from inventory_sync.state.redis import RedisStateStore
 
 log = get_logger()
 
@@ -96,9 +99,31 @@ class Apis:
 
 
 def open_store(settings: Settings) -> StateStore:
-    if settings.state_backend == "file":
-        return FileStateStore(settings.state_dir, holder=holder_identity())
-    raise ConfigError(f"INVENTORY_SYNC_STATE_BACKEND={settings.state_backend!r} is not supported")
+    """The configured backend; ``ConfigError`` when it cannot even be set up."""
+    holder = holder_identity()
+    try:
+        if settings.state_backend == "configmap":
+            return from_kubeconfig_or_incluster(
+                name=settings.state_configmap,
+                namespace=settings.state_namespace,
+                lease_prefix=settings.lease_prefix,
+                holder=holder,
+                lease_seconds=settings.lock_seconds,
+                kubeconfig=settings.kubeconfig,
+            )
+        if settings.state_backend == "redis":
+            assert settings.redis_url is not None  # checked by Settings
+            password = settings.redis_password
+            return RedisStateStore(
+                settings.redis_url,
+                holder=holder,
+                key_prefix=settings.redis_key_prefix,
+                password=None if password is None else password.get_secret_value(),
+                lock_seconds=settings.lock_seconds,
+            )
+    except StateError as e:
+        raise ConfigError(f"state backend {settings.state_backend!r}: {e}") from e
+    return FileStateStore(settings.state_dir, holder=holder)
 
 
 @contextlib.asynccontextmanager
@@ -238,10 +263,7 @@ async def run(
         )
     store = open_store(settings)
     try:
-        try:
-            await store.check()
-        except StateError as e:
-            raise ConfigError(f"state backend {settings.state_backend!r} is not usable: {e}") from e
+        await _check(store, settings)
         previous = {p.name: await store.load(p.name) for p in profiles}
         pipeline = PipelineOptions(
             workers=settings.ct_concurrency,
@@ -465,3 +487,58 @@ def totals(summaries: list[RunSummary]) -> Counts:
     for s in summaries:
         total.add(s.counts)
     return total
+
+
+async def show_state(settings: Settings, profiles: tuple[str, ...]) -> dict[str, dict[str, object]]:
+    """The stored records (all, or the named profiles'), as they are stored."""
+    store = open_store(settings)
+    try:
+        await _check(store, settings)
+        if not profiles:
+            records = await store.load_all()
+        else:
+            loaded = {name: await store.load(name) for name in profiles}
+            records = {name: r for name, r in loaded.items() if r is not None}
+        return {name: record.to_json() for name, record in sorted(records.items())}
+    finally:
+        await store.aclose()
+
+
+async def reset_state(
+    settings: Settings, profile_name: str, to: datetime | None, *, clock: Clock = utc_now
+) -> tuple[str | None, str | None]:
+    """Clear (``to`` None: the next run is a full sync) or set ``previousEndDate`` of one
+    profile, under its lock; returns the old and the new value."""
+    (profile,) = select_profiles(load_profiles(settings.profiles_file), [profile_name])
+    if to is not None and to > clock():
+        raise ConfigError(f"--to {format_timestamp(to)} is in the future")
+    store = open_store(settings)
+    try:
+        await _check(store, settings)
+        async with store.lock(profile.name) as lock:
+            try:
+                record = await store.load(profile.name)
+            except StateFormatError as e:  # resetting is how a broken record is repaired
+                log.warning("inventory_sync.state_broken_record_replaced", error=str(e))
+                record = None
+            old = None if record is None else record.previousEndDate
+            new = None if to is None else format_timestamp(to)
+            base = record or StateRecord(props=Props(**profile.props()))
+            await lock.ensure_held()
+            await store.save(profile.name, base.model_copy(update={"previousEndDate": new}))
+        log.info(
+            "inventory_sync.state_reset",
+            profile=profile.name,
+            previous_end_date_was=old,
+            previous_end_date=new,
+        )
+        return old, new
+    finally:
+        await store.aclose()
+
+
+async def _check(store: StateStore, settings: Settings) -> None:
+    try:
+        await store.check()
+    except StateError as e:
+        raise ConfigError(f"state backend {settings.state_backend!r} is not usable: {e}") from e

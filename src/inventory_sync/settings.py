@@ -60,8 +60,16 @@ class Settings(BaseSettings):
 
     # what to sync and where the state lives
     profiles_file: Path = Path("profiles.yaml")
-    state_backend: Literal["file"] = "file"
+    state_backend: Literal["file", "configmap", "redis"] = "file"
     state_dir: Path = Path("state")
+    state_configmap: str = "inventory-sync-state"
+    state_namespace: str | None = None
+    lease_prefix: str = "inventory-sync"
+    lock_seconds: int = Field(default=60, ge=5, le=3600)
+    kubeconfig: Path | None = None
+    redis_url: str | None = None
+    redis_password: SecretStr | None = None
+    redis_key_prefix: str = "inventory-sync"
     secrets_dir: Path | None = None
     pushgateway_url: str | None = None
     pushgateway_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -118,6 +126,19 @@ class Settings(BaseSettings):
         if not self.ct_scopes.strip():
             key = self.ct_project_key
             object.__setattr__(self, "ct_scopes", f"manage_products:{key} view_channels:{key}")
+        return self
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+    @model_validator(mode="after")
+    def _backend(self) -> Settings:
+        if self.state_backend == "redis" and self.redis_url is None:
+            raise ValueError("INVENTORY_SYNC_STATE_BACKEND=redis needs INVENTORY_SYNC_REDIS_URL")
         return self
 
     @model_validator(mode="after")

@@ -68,8 +68,20 @@ class Job:
             cwd=self.workdir,
             check=False,
         )
-        events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-        return Result(done.returncode, done.stdout, done.stderr, events)
+        return Result(done.returncode, done.stdout, done.stderr, log_events(done.stdout))
+
+
+def log_events(stdout: str) -> list[dict[str, Any]]:
+    """The JSON log lines of an output (``state show`` prints a JSON document too)."""
+    events = []
+    for line in stdout.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and "event" in event:
+            events.append(event)
+    return events
 
 
 @pytest.fixture
@@ -108,3 +120,7 @@ def job(fluent: FluentEmulator, ct: CommercetoolsEmulator, tmp_path: Path) -> It
             }
         )
         yield Job(env=env, workdir=tmp_path)
+
+
+# the real Redis server and the Kubernetes API emulator of the state tests
+from tests.state.conftest import kube, kube_server, kube_url, redis_server  # noqa: E402, F401

@@ -177,9 +177,9 @@ def test_progress_lines_come_at_least_every_interval(
 ) -> None:
     seed(fluent, ct, "AGG_EU", "eu-warehouse")
     job.profiles(EU)
-    ct.latency_ms = 150
+    ct.latency_ms = 300  # a lookup and a write: at least 0.6 s
 
-    result = job.run("run", env={"INVENTORY_SYNC_PROGRESS_SECONDS": "0.2"})
+    result = job.run("run", env={"INVENTORY_SYNC_PROGRESS_SECONDS": "0.1"})
 
     assert result.returncode == 0
     ticks = result.named("inventory_sync.progress")
