@@ -91,6 +91,11 @@ class TokenProvider:
     def api(self) -> str:
         return self._request.api
 
+    @property
+    def who(self) -> str:
+        """Whose credentials these are (no secret)."""
+        return self._request.who
+
     async def token(self) -> str:
         async with self._lock:
             if self._token is not None and self._clock() < self._expires_at:

@@ -16,6 +16,7 @@ from pathlib import Path
 import anyio
 
 from inventory_sync import logging as sync_logging
+from inventory_sync.checks import run_checks, table
 from inventory_sync.errors import ConfigError, InventorySyncError
 from inventory_sync.metrics import exposition
 from inventory_sync.model import RunStatus, parse_timestamp
@@ -93,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read both sides and log what would change; write nothing (nor the state)",
     )
+    commands.add_parser(
+        "check",
+        help="check credentials, channels, catalogues, the state backend and the Pushgateway; "
+        "write nothing",
+    )
     state_cmd = commands.add_parser("state", help="show or reset the stored run state")
     state_actions = state_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
     show = state_actions.add_parser("show", help="print the stored records as JSON")
@@ -115,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sync_logging.configure(settings.log_level, settings.log_format)
     if args.command == "state":
         return _state(settings, args)
+    if args.command == "check":
+        return _check(settings)
     try:
         options = RunOptions(
             profiles=tuple(args.profile),
@@ -154,6 +162,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         **totals(summaries).as_dict(),
     )
     return code
+
+
+def _check(settings: Settings) -> int:
+    results = anyio.run(run_checks, settings)
+    print(table(results))
+    failed = [r.name for r in results if r.ok is False]
+    log.info("inventory_sync.check_finished", failed=failed, checks=len(results))
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _state(settings: Settings, args: argparse.Namespace) -> int:

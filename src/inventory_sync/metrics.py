@@ -13,6 +13,7 @@ context variable, so the API clients need no reference to any registry.
 from __future__ import annotations
 
 import contextvars
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Literal
@@ -159,6 +160,22 @@ async def push(
             await anyio.to_thread.run_sync(send, abandon_on_cancel=True)
     except (OSError, TimeoutError) as e:
         raise MetricsPushError(f"push to {url} failed: {type(e).__name__}: {e}") from e
+
+
+async def check_pushgateway(url: str, *, timeout_seconds: float) -> None:
+    """GET ``/-/ready``; ``MetricsPushError`` when the Pushgateway is not ready."""
+
+    def ready() -> int:
+        with urllib.request.urlopen(f"{url}/-/ready", timeout=timeout_seconds) as answer:  # noqa: S310 - the configured URL
+            status: int = answer.status
+            return status
+
+    try:
+        status = await anyio.to_thread.run_sync(ready, abandon_on_cancel=True)
+    except (OSError, ValueError) as e:
+        raise MetricsPushError(f"{url} is not reachable: {e}") from e
+    if status != 200:
+        raise MetricsPushError(f"{url}/-/ready answered HTTP {status}")
 
 
 def exposition(registries: Mapping[str, CollectorRegistry]) -> bytes:

@@ -95,6 +95,8 @@ class RunOptions:
 class Apis:
     source: FluentSource
     sink: CommercetoolsSink
+    fluent: GraphQLClient
+    ct: GraphQLClient
     tokens: list[TokenProvider] = field(default_factory=list)
 
 
@@ -188,6 +190,8 @@ async def connect(settings: Settings) -> AsyncIterator[Apis]:
             sink=CommercetoolsSink(
                 ct, batch_size=settings.batch_size, conflict_retries=settings.conflict_retries
             ),
+            fluent=fluent,
+            ct=ct,
             tokens=[fluent_tokens, ct_tokens],
         )
 

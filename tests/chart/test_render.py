@@ -455,9 +455,18 @@ def test_objects_per_case(rendered: dict[str, Rendered]) -> None:
         return sorted(f"{d['kind']}" for d in rendered[case].docs)
 
     assert kinds("default") == sorted(
-        ["ServiceAccount", "Secret", "ConfigMap", "ConfigMap", "Role", "RoleBinding", "CronJob"]
+        [
+            "ServiceAccount",
+            "Secret",
+            "ConfigMap",
+            "ConfigMap",
+            "Role",
+            "RoleBinding",
+            "CronJob",
+            "Pod",
+        ]
     )
-    assert kinds("redis") == sorted(["Secret", "ConfigMap", "CronJob", "NetworkPolicy"])
+    assert kinds("redis") == sorted(["Secret", "ConfigMap", "CronJob", "NetworkPolicy", "Pod"])
     assert kinds("existing-secret") == sorted(
-        ["ServiceAccount", "ConfigMap", "ConfigMap", "Role", "RoleBinding", "CronJob"]
+        ["ServiceAccount", "ConfigMap", "ConfigMap", "Role", "RoleBinding", "CronJob", "Pod"]
     )
