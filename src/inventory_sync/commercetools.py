@@ -76,6 +76,7 @@ class CommercetoolsSink:
         self._conflict_retries = conflict_retries
         self._channel_doc = load_document(API, "GetChannelByKey")
         self._entries_doc = load_document(API, "GetInventoryEntries")
+        self._create_channel_doc = load_document(API, "CreateChannel")
         self._create = FieldTemplate.of(load_document(API, "CreateInventoryEntry"))
         self._update = FieldTemplate.of(load_document(API, "UpdateInventoryEntry"))
 
@@ -85,9 +86,14 @@ class CommercetoolsSink:
         channel = (body.get("data") or {}).get("channel")
         if channel is None:
             raise ChannelNotFoundError(API, f"no channel with key {key!r}", code="ChannelNotFound")
-        if not isinstance(channel, Mapping) or not isinstance(channel.get("id"), str):
-            raise BadResponseError(API, f"channel {key!r}: answer has no id")
-        return str(channel["id"])
+        return _supply_channel_id(channel, key)
+
+    async def create_channel(self, key: str) -> str:
+        """Create the supply channel ``key`` (role ``InventorySupply``); its id."""
+        draft = {"key": key, "roles": ["InventorySupply"], "name": [{"locale": "en", "value": key}]}
+        body = await self._client.post(self._create_channel_doc, {"draft": draft})
+        _raise_errors(body, "createChannel")
+        return _supply_channel_id((body.get("data") or {}).get("createChannel"), key)
 
     async def existing(self, channel_id: str, skus: Sequence[str]) -> dict[str, ExistingEntry]:
         """The channel's entries for ``skus`` (all pages of every predicate chunk)."""
@@ -226,6 +232,18 @@ def _conflict_retry(write: Write, error: Mapping[str, Any], code: str) -> Write 
         version = int(current) if isinstance(current, int) else -1
         return Update(write.sku, write.entry_id, version, write.old_quantity, write.quantity)
     return None
+
+
+def _supply_channel_id(channel: object, key: str) -> str:
+    if not isinstance(channel, Mapping) or not isinstance(channel.get("id"), str):
+        raise BadResponseError(API, f"channel {key!r}: answer has no id")
+    if "InventorySupply" not in (channel.get("roles") or []):
+        raise ChannelNotFoundError(
+            API,
+            f"channel {key!r} lacks the role InventorySupply, so it cannot hold inventory",
+            code="ChannelRole",
+        )
+    return str(channel["id"])
 
 
 def _raise_errors(body: Mapping[str, Any], what: str) -> None:

@@ -23,6 +23,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from inventory_sync.commercetools import CommercetoolsSink, WriteResult
+from inventory_sync.errors import ChannelNotFoundError
 from inventory_sync.fluent import FluentSource
 from inventory_sync.logging import get_logger
 from inventory_sync.model import Counts, ItemFailure, Position, Window
@@ -101,7 +102,7 @@ async def sync_profile(
     chunk, gives the writes in flight ``grace_seconds`` and then cancels them."""
     result = PipelineResult()
     stop = Stop(parent=stop)
-    channel_id = await sink.channel_id(profile.ct_channel_key)
+    channel_id = await _channel(profile, sink, dry_run=options.dry_run)
     in_flight: dict[str, anyio.Event] = {}
     started = time.monotonic()
     fetching = anyio.CancelScope()
@@ -216,7 +217,9 @@ async def sync_profile(
                 reason=bad.reason,
             )
         if checked.wanted:
-            existing = await sink.existing(channel_id, list(checked.wanted))
+            existing = (
+                {} if channel_id is None else await sink.existing(channel_id, list(checked.wanted))
+            )
             plan = diff(checked.wanted, existing)
             counts.unchanged = plan.unchanged
             if options.dry_run:
@@ -224,7 +227,7 @@ async def sync_profile(
                     _count_planned(counts, write)
                     if on_planned is not None:
                         on_planned(profile, write)
-            elif plan.writes:
+            elif plan.writes and channel_id is not None:
                 for outcome in await sink.write(channel_id, plan.writes):
                     _count(counts, outcome, result, options.max_failures_kept, profile)
         result.counts.add(counts)
@@ -246,6 +249,27 @@ async def sync_profile(
         supervisor.cancel_scope.cancel()
     result.stopped = stop.reason
     return result
+
+
+async def _channel(profile: Profile, sink: CommercetoolsSink, *, dry_run: bool) -> str | None:
+    """The channel's id; with ``ensureChannel`` a missing channel is created (a dry run
+    only says it would be, and plans against an empty channel: None)."""
+    try:
+        return await sink.channel_id(profile.ct_channel_key)
+    except ChannelNotFoundError as e:
+        if not profile.ensure_channel or e.code != "ChannelNotFound":
+            raise
+    if dry_run:
+        log.info("inventory_sync.planned_channel", profile=profile.name, key=profile.ct_channel_key)
+        return None
+    channel_id = await sink.create_channel(profile.ct_channel_key)
+    log.info(
+        "inventory_sync.channel_created",
+        profile=profile.name,
+        key=profile.ct_channel_key,
+        id=channel_id,
+    )
+    return channel_id
 
 
 def _count_planned(counts: Counts, write: Write) -> None:

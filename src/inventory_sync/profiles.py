@@ -8,6 +8,7 @@ The file (YAML or JSON, mounted from a ConfigMap) looks like::
         fluentAggregateVirtualCatalogueRef: AGG_VC_EU
         statuses: [ACTIVE]      # optional, default [ACTIVE]
         enabled: true           # optional, default true
+        ensureChannel: false    # optional: create the supply channel when it is missing
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Profile(BaseModel):
     fluent_catalogue_ref: str = Field(alias="fluentAggregateVirtualCatalogueRef")
     statuses: tuple[str, ...] = ("ACTIVE",)
     enabled: bool = True
+    ensure_channel: bool = Field(default=False, alias="ensureChannel")
 
     @field_validator("name")
     @classmethod

@@ -84,6 +84,7 @@ class CommercetoolsEmulator:
                 "inventoryEntries": lambda args: self.store.query(
                     args.get("where"), args.get("sort"), args.get("limit"), args.get("offset")
                 ),
+                "createChannel": self._create_channel,
                 "createInventoryEntry": self._create,
                 "updateInventoryEntry": self._update,
             },
@@ -148,6 +149,13 @@ class CommercetoolsEmulator:
         if channel is None:
             raise KeyError(f"unknown channel {channel_key!r}")
         return list(self.store.entries(channel["id"]))
+
+    def _create_channel(self, args: dict[str, Any]) -> Record:
+        draft = args["draft"]
+        if self.store.channel(key=draft["key"]) is not None:
+            existing = self.store.channel(key=draft["key"])
+            raise _duplicate_channel(draft["key"], existing)
+        return self.store.add_channel(draft["key"], None, draft["roles"])
 
     def _create(self, args: dict[str, Any]) -> Record:
         draft = args["draft"]
@@ -245,6 +253,19 @@ class CommercetoolsEmulator:
 
     async def _admin_stats(self, _request: Request) -> JSONResponse:
         return JSONResponse(self.stats())
+
+
+def _duplicate_channel(key: str, existing: Record | None) -> GraphQLError:
+    conflicting = {"typeId": "channel", "id": None if existing is None else existing["id"]}
+    return GraphQLError(
+        f"A duplicate value '\"{key}\"' exists for field 'key'.",
+        extensions={
+            "code": "DuplicateField",
+            "field": "key",
+            "duplicateValue": key,
+            "conflictingResource": conflicting,
+        },
+    )
 
 
 def _copy(entry: Record) -> Record:

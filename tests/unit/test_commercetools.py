@@ -48,8 +48,21 @@ async def test_channel_lookup_and_missing_channel_names_the_key() -> None:
     respx.post(f"{CT_AUTH}/oauth/token").mock(return_value=token_answer())
     respx.post(GRAPHQL).mock(
         side_effect=[
-            httpx.Response(200, json={"data": {"channel": {"id": "c-1", "key": "eu"}}}),
+            httpx.Response(
+                200,
+                json={
+                    "data": {"channel": {"id": "c-1", "key": "eu", "roles": ["InventorySupply"]}}
+                },
+            ),
             httpx.Response(200, json={"data": {"channel": None}}),
+            httpx.Response(
+                200,
+                json={
+                    "data": {
+                        "channel": {"id": "c-2", "key": "web", "roles": ["ProductDistribution"]}
+                    }
+                },
+            ),
         ]
     )
     async with httpx.AsyncClient() as http:
@@ -57,13 +70,17 @@ async def test_channel_lookup_and_missing_channel_names_the_key() -> None:
         assert await sink.channel_id("eu") == "c-1"
         with pytest.raises(ChannelNotFoundError, match="'nowhere'"):
             await sink.channel_id("nowhere")
+        with pytest.raises(ChannelNotFoundError, match="'web' lacks the role InventorySupply"):
+            await sink.channel_id("web")
 
 
 @respx.mock
 async def test_client_credentials_use_basic_auth_and_scopes() -> None:
     token = respx.post(f"{CT_AUTH}/oauth/token").mock(return_value=token_answer())
     respx.post(GRAPHQL).mock(
-        return_value=httpx.Response(200, json={"data": {"channel": {"id": "c"}}})
+        return_value=httpx.Response(
+            200, json={"data": {"channel": {"id": "c", "roles": ["InventorySupply"]}}}
+        )
     )
     async with httpx.AsyncClient() as http:
         await CommercetoolsSink(ct_client(http), batch_size=1, conflict_retries=0).channel_id("k")
