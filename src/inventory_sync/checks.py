@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from inventory_sync.documents import Documents
 from inventory_sync.errors import InventorySyncError
 from inventory_sync.fluent import FluentSource
 from inventory_sync.metrics import check_pushgateway
@@ -59,9 +60,19 @@ async def run_checks(settings: Settings) -> list[Check]:
 
     await check(f"state backend ({settings.state_backend})", state_backend)
 
+    documents = Documents()
+
+    async def graphql_documents() -> str:
+        nonlocal documents
+        documents = Documents(settings.graphql_documents)
+        own = ", ".join(sorted(settings.graphql_documents)) or "none"
+        return f"bundled, replaced: {own}"
+
+    await check("graphql documents", graphql_documents)
+
     # answer quickly: a check is run by a person (or helm test) waiting for it
     quick = settings.model_copy(update={"retry_attempts": 2, "retry_timeout_seconds": 10.0})
-    async with connect(quick) as apis:
+    async with connect(quick, documents) as apis:
         fluent_tokens, ct_tokens = apis.tokens
 
         async def token_of(provider: Callable[[], Awaitable[str]], who: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import anyio
 
+from inventory_sync.documents import Documents
 from inventory_sync.errors import (
     ApiError,
     AuthError,
@@ -22,7 +23,6 @@ from inventory_sync.graphql import (
     batch_document,
     batch_variables,
     error_code,
-    load_document,
 )
 from inventory_sync.plan import Create, ExistingEntry, Update, Write
 
@@ -70,15 +70,23 @@ def sku_predicates(skus: Sequence[str], channel_id: str) -> Iterator[str]:
 class CommercetoolsSink:
     """Channel lookup, existing entries by SKU, and batched creates/updates."""
 
-    def __init__(self, client: GraphQLClient, *, batch_size: int, conflict_retries: int) -> None:
+    def __init__(
+        self,
+        client: GraphQLClient,
+        *,
+        batch_size: int,
+        conflict_retries: int,
+        documents: Documents | None = None,
+    ) -> None:
+        docs = documents or Documents()
         self._client = client
         self._batch_size = batch_size
         self._conflict_retries = conflict_retries
-        self._channel_doc = load_document(API, "GetChannelByKey")
-        self._entries_doc = load_document(API, "GetInventoryEntries")
-        self._create_channel_doc = load_document(API, "CreateChannel")
-        self._create = FieldTemplate.of(load_document(API, "CreateInventoryEntry"))
-        self._update = FieldTemplate.of(load_document(API, "UpdateInventoryEntry"))
+        self._channel_doc = docs["GetChannelByKey"]
+        self._entries_doc = docs["GetInventoryEntries"]
+        self._create_channel_doc = docs["CreateChannel"]
+        self._create = FieldTemplate.of(docs["CreateInventoryEntry"])
+        self._update = FieldTemplate.of(docs["UpdateInventoryEntry"])
 
     async def channel_id(self, key: str) -> str:
         body = await self._client.post(self._channel_doc, {"key": key})

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
+from inventory_sync.documents import Documents
 from inventory_sync.errors import BadResponseError, GraphQLError, PagingError, TemporaryApiError
-from inventory_sync.graphql import GraphQLClient, error_code, load_document
+from inventory_sync.graphql import GraphQLClient, error_code
 from inventory_sync.model import Position, Window, format_timestamp
-
-DOCUMENT = ("fluent", "GetAggregateVirtualPositions")
 
 
 class FluentSource:
@@ -20,10 +19,12 @@ class FluentSource:
     ``PagingError`` rather than an endless loop.
     """
 
-    def __init__(self, client: GraphQLClient, *, page_size: int) -> None:
+    def __init__(
+        self, client: GraphQLClient, *, page_size: int, documents: Documents | None = None
+    ) -> None:
         self._client = client
         self._page_size = page_size
-        self._document = load_document(*DOCUMENT)
+        self._document = (documents or Documents())["GetAggregateVirtualPositions"]
 
     async def pages(
         self, catalogue_ref: str, statuses: Sequence[str], window: Window

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import anyio
@@ -29,13 +28,6 @@ from inventory_sync.errors import (
 from inventory_sync.http import RetryPolicy, post, raise_for_temporary_status
 
 _MARK = "__item__"
-
-
-@functools.cache
-def load_document(api: str, name: str) -> str:
-    """The text of ``graphql/<api>/<name>.graphql`` shipped inside the package."""
-    path = resources.files("inventory_sync") / "graphql" / api / f"{name}.graphql"
-    return path.read_text(encoding="utf-8")
 
 
 def error_code(error: Mapping[str, Any]) -> str:

@@ -11,6 +11,7 @@ import sys
 from typing import Any, TextIO
 
 import structlog
+import structlog.tracebacks
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -30,17 +31,35 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     ]
     if as_json:
         processors += [
-            structlog.processors.dict_tracebacks,
+            # tracebacks as data, without local variables: locals hold tokens and payloads
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            ),
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ]
     else:
-        processors += [structlog.dev.ConsoleRenderer(colors=out.isatty())]
+        processors += [
+            structlog.dev.ConsoleRenderer(
+                colors=out.isatty(),
+                exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False)
+                if _has_rich()
+                else structlog.dev.plain_traceback,
+            )
+        ]
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
+
+
+def _has_rich() -> bool:
+    try:
+        import rich  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def get_logger() -> Any:

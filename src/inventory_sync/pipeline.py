@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from inventory_sync.commercetools import CommercetoolsSink, WriteResult
-from inventory_sync.errors import ChannelNotFoundError
+from inventory_sync.errors import ChannelNotFoundError, InventorySyncError
 from inventory_sync.fluent import FluentSource
 from inventory_sync.logging import get_logger
 from inventory_sync.model import Counts, ItemFailure, Position, Window
@@ -236,19 +236,41 @@ async def sync_profile(
 
     pages_send, pages_recv = anyio.create_memory_object_stream[list[Position]](2)
     chunks_send, chunks_recv = anyio.create_memory_object_stream[_Chunk](options.workers)
-    async with anyio.create_task_group() as supervisor:
-        supervisor.start_soon(watch)
-        supervisor.start_soon(tick)
-        with working:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(produce, pages_send)
-                tg.start_soon(chunker, pages_recv, chunks_send)
-                async with chunks_recv:
-                    for _ in range(options.workers):
-                        tg.start_soon(worker, chunks_recv.clone())
-        supervisor.cancel_scope.cancel()
+    with _unwrap_errors():
+        async with anyio.create_task_group() as supervisor:
+            supervisor.start_soon(watch)
+            supervisor.start_soon(tick)
+            with working:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(produce, pages_send)
+                    tg.start_soon(chunker, pages_recv, chunks_send)
+                    async with chunks_recv:
+                        for _ in range(options.workers):
+                            tg.start_soon(worker, chunks_recv.clone())
+            supervisor.cancel_scope.cancel()
     result.stopped = stop.reason
     return result
+
+
+@contextlib.contextmanager
+def _unwrap_errors() -> Iterator[None]:
+    """anyio task groups raise an ``ExceptionGroup``; when every error in it is one of
+    ours, raise the first, so the caller sees the API error and not the task plumbing."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        leaves = list(_leaves(group))
+        if leaves and all(isinstance(e, InventorySyncError) for e in leaves):
+            raise leaves[0] from group
+        raise
+
+
+def _leaves(error: BaseException) -> Iterator[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield error
 
 
 async def _channel(profile: Profile, sink: CommercetoolsSink, *, dry_run: bool) -> str | None:

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from inventory_sync.auth import TokenProvider, ct_client_credentials, fluent_password_grant
 from inventory_sync.commercetools import CommercetoolsSink
+from inventory_sync.documents import Documents
 from inventory_sync.errors import (
     ConfigError,
     InventorySyncError,
@@ -129,8 +130,9 @@ def open_store(settings: Settings) -> StateStore:
 
 
 @contextlib.asynccontextmanager
-async def connect(settings: Settings) -> AsyncIterator[Apis]:
+async def connect(settings: Settings, documents: Documents | None = None) -> AsyncIterator[Apis]:
     """HTTP clients, tokens, source and sink for one run; closed on exit."""
+    documents = documents or Documents(settings.graphql_documents)
     install_retry_hooks()
     retry = RetryPolicy(
         attempts=settings.retry_attempts,
@@ -186,9 +188,12 @@ async def connect(settings: Settings) -> AsyncIterator[Apis]:
             limiter=anyio.CapacityLimiter(settings.ct_concurrency),
         )
         yield Apis(
-            source=FluentSource(fluent, page_size=settings.page_size),
+            source=FluentSource(fluent, page_size=settings.page_size, documents=documents),
             sink=CommercetoolsSink(
-                ct, batch_size=settings.batch_size, conflict_retries=settings.conflict_retries
+                ct,
+                batch_size=settings.batch_size,
+                conflict_retries=settings.conflict_retries,
+                documents=documents,
             ),
             fluent=fluent,
             ct=ct,
@@ -258,6 +263,7 @@ async def run(
     """
     run_start = clock()
     reporting = reporting or Reporting()
+    documents = Documents(settings.graphql_documents)
     index, count = options.shard or (settings.shard_index or 0, settings.shards)
     every = load_profiles(settings.profiles_file)
     profiles = shard_profiles(select_profiles(every, list(options.profiles)), every, index, count)
@@ -283,7 +289,7 @@ async def run(
         async with anyio.create_task_group() as guards:
             guards.start_soon(stop_on_signals, stop)
             guards.start_soon(stop_at_deadline, stop, settings.run_deadline_seconds)
-            async with connect(settings) as apis, anyio.create_task_group() as tg:
+            async with connect(settings, documents) as apis, anyio.create_task_group() as tg:
                 for profile in profiles:
                     window = choose_window(
                         options, previous[profile.name], profile, run_start, settings

@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     retry_timeout_seconds: float = Field(default=120.0, gt=0)
     retry_wait_initial_seconds: float = Field(default=0.5, ge=0)
     retry_wait_max_seconds: float = Field(default=20.0, ge=0)
+    graphql_documents: dict[str, Path] = Field(default_factory=dict)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 

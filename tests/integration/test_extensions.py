@@ -65,3 +65,38 @@ def test_ensure_channel_in_a_dry_run_only_plans(
     assert len(result.named("inventory_sync.planned_channel")) == 1
     (planned,) = result.named("inventory_sync.planned")
     assert (planned["action"], planned["sku"], planned["quantity"]) == ("create", "A", 4)
+
+
+def test_a_custom_document_is_sent_and_a_bad_one_stops_the_run(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    import json
+
+    from inventory_sync.documents import bundled
+
+    ct.add_channel("eu-warehouse")
+    fluent.upsert_position("AGG_EU", "A", "A", 4, updated_on=OLD)
+    job.profiles(("eu", "eu-warehouse", "AGG_EU"))
+    custom = job.workdir / "positions.graphql"
+    custom.write_text(
+        bundled("GetAggregateVirtualPositions").replace(
+            "        status\n", "        status\n        id\n        createdOn\n"
+        )
+    )
+    env = {
+        "INVENTORY_SYNC_GRAPHQL_DOCUMENTS": json.dumps(
+            {"GetAggregateVirtualPositions": str(custom)}
+        )
+    }
+
+    result = job.run("run", env=env)
+
+    assert result.returncode == 0, result.stdout
+    assert ct.entries("eu-warehouse") == {"A": 4}
+
+    custom.write_text(bundled("GetAggregateVirtualPositions").replace("        quantity\n", ""))
+    broken = job.run("run", "--full", env=env)
+
+    assert broken.returncode == 2
+    assert "must still select virtualPositions.edges.node.quantity" in broken.stderr
+    assert str(custom) in broken.stderr

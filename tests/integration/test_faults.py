@@ -47,6 +47,13 @@ def seed(fluent: FluentEmulator, ct: CommercetoolsEmulator, n: int = 60) -> dict
     return expected
 
 
+def assert_no_secrets(output: str, fluent: FluentEmulator, ct: CommercetoolsEmulator) -> None:
+    """No password, client secret or issued token in anything the job printed."""
+    tokens = [*fluent.tokens._expiry, *ct.tokens._expiry]
+    for secret in ["demo-pass", "demo-secret", "ct-secret", *tokens]:
+        assert secret not in output
+
+
 F, C = "fluent", "ct"
 MATRIX: list[tuple[str, str, Fault, int]] = [
     ("fluent-latency", F, Fault("latency", rate=0.5, delay_ms=100), 0),
@@ -113,8 +120,13 @@ def test_fault_matrix(
 
     assert fault.fired >= 1, "the fault never fired"
     assert faulty.returncode == faulty_exit, faulty.stdout[-3000:] + faulty.stderr
+    assert_no_secrets(faulty.stdout + faulty.stderr, fluent, ct)
     state = job.state("eu")
     assert state is not None
+    if faulty.returncode == 1:
+        error = faulty.summary("eu")["error"]
+        assert "ExceptionGroup" not in error
+        assert error
     if faulty.returncode == 0:
         # the window advanced: everything in it must have been written
         assert state["lastRun"]["status"] == "SUCCESSFUL"

@@ -6,8 +6,9 @@ import pytest
 import respx
 
 from inventory_sync.commercetools import CommercetoolsSink, WriteResult, quote, sku_predicates
+from inventory_sync.documents import bundled
 from inventory_sync.errors import ChannelNotFoundError
-from inventory_sync.graphql import FieldTemplate, batch_document, load_document
+from inventory_sync.graphql import FieldTemplate, batch_document
 from inventory_sync.plan import Create, ExistingEntry, Update
 
 from .helpers import CT_API, CT_AUTH, body_of, ct_client, token_answer
@@ -30,8 +31,8 @@ def test_predicates_stay_under_the_size_cap_and_cover_every_sku() -> None:
 
 
 def test_batch_document_aliases_each_item_with_its_own_variables() -> None:
-    create = FieldTemplate.of(load_document("commercetools", "CreateInventoryEntry"))
-    update = FieldTemplate.of(load_document("commercetools", "UpdateInventoryEntry"))
+    create = FieldTemplate.of(bundled("CreateInventoryEntry"))
+    update = FieldTemplate.of(bundled("UpdateInventoryEntry"))
     document = batch_document("B", (create, update, update))
     ast = gql.parse(document)
     op = ast.definitions[0]
