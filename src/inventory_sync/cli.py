@@ -7,6 +7,7 @@ usage error (nothing was written).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -19,9 +20,8 @@ from inventory_sync import logging as sync_logging
 from inventory_sync.checks import run_checks, table
 from inventory_sync.errors import ConfigError, InventorySyncError
 from inventory_sync.metrics import exposition
-from inventory_sync.model import RunStatus, parse_timestamp
-from inventory_sync.plan import Create, Write
-from inventory_sync.profiles import Profile
+from inventory_sync.model import Change, RunStatus, parse_timestamp
+from inventory_sync.report import Report
 from inventory_sync.runner import Reporting, RunOptions, reset_state, run, show_state, totals
 from inventory_sync.settings import Settings, load_settings
 
@@ -90,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the run's metrics in the Prometheus text format to PATH",
     )
     run_cmd.add_argument(
+        "--zero-missing",
+        action="store_true",
+        help="with --full: also set to 0 the channel's entries whose SKU the master no longer has",
+    )
+    run_cmd.add_argument(
+        "--report",
+        type=Path,
+        metavar="PATH",
+        help="write one line per planned or performed change (CSV for .csv, else JSON lines)",
+    )
+    run_cmd.add_argument(
         "--dry-run",
         action="store_true",
         help="read both sides and log what would change; write nothing (nor the state)",
@@ -130,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             window_from=args.window_from,
             window_to=args.window_to,
             dry_run=args.dry_run,
+            zero_missing=args.zero_missing,
             fail_if_locked=args.fail_if_locked,
             shard=args.shard,
         )
@@ -143,9 +155,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.info(
                 "inventory_sync.metrics_push_disabled", reason="no INVENTORY_SYNC_PUSHGATEWAY_URL"
             )
-        summaries = anyio.run(
-            lambda: run(settings, options, on_planned=_log_planned, reporting=reporting)
-        )
+        with contextlib.ExitStack() as stack:
+            report = None if args.report is None else stack.enter_context(Report(args.report))
+
+            def on_change(change: Change) -> None:
+                if change.result == "planned":
+                    _log_planned(change)
+                if report is not None:
+                    report(change)
+
+            summaries = anyio.run(
+                lambda: run(settings, options, on_change=on_change, reporting=reporting)
+            )
     except ConfigError as e:
         return _config_error(e)
     if args.metrics_file is not None:
@@ -198,16 +219,14 @@ def write_metrics_file(path: Path, reporting: Reporting) -> None:
         log.error("inventory_sync.metrics_file_failed", path=str(path), error=e.strerror)
 
 
-def _log_planned(profile: Profile, write: Write) -> None:
-    action = "create" if isinstance(write, Create) else "update"
-    old = None if isinstance(write, Create) else write.old_quantity
+def _log_planned(change: Change) -> None:
     log.info(
         "inventory_sync.planned",
-        profile=profile.name,
-        action=action,
-        sku=write.sku,
-        old_quantity=old,
-        quantity=write.quantity,
+        profile=change.profile,
+        action=change.action,
+        sku=change.sku,
+        old_quantity=change.old_quantity,
+        quantity=change.quantity,
     )
 
 

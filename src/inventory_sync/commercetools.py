@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -84,6 +84,7 @@ class CommercetoolsSink:
         self._conflict_retries = conflict_retries
         self._channel_doc = docs["GetChannelByKey"]
         self._entries_doc = docs["GetInventoryEntries"]
+        self._channel_entries_doc = docs["GetChannelEntries"]
         self._create_channel_doc = docs["CreateChannel"]
         self._create = FieldTemplate.of(docs["CreateInventoryEntry"])
         self._update = FieldTemplate.of(docs["UpdateInventoryEntry"])
@@ -118,12 +119,7 @@ class CommercetoolsSink:
                     results = page["results"]
                     total = int(page["total"])
                     for r in results:
-                        entry = ExistingEntry(
-                            id=r["id"],
-                            version=int(r["version"]),
-                            sku=r["sku"],
-                            quantity=int(r["quantityOnStock"]),
-                        )
+                        entry = _entry(r)
                         found[entry.sku] = entry
                 except (KeyError, TypeError, ValueError) as e:
                     raise BadResponseError(
@@ -133,6 +129,29 @@ class CommercetoolsSink:
                 if not results or offset >= total:
                     break
         return found
+
+    async def channel_entries(self, channel_id: str) -> AsyncGenerator[list[ExistingEntry], None]:
+        """Every entry of the channel, a page at a time, paged by id (no offset limit)."""
+        channel = f"supplyChannel(id={quote(channel_id)})"
+        after: str | None = None
+        while True:
+            where = channel if after is None else f"{channel} and id > {quote(after)}"
+            body = await self._client.post(
+                self._channel_entries_doc, {"where": where, "limit": MAX_LIMIT}
+            )
+            _raise_errors(body, "inventoryEntries")
+            try:
+                page = [_entry(r) for r in body["data"]["inventoryEntries"]["results"]]
+            except (KeyError, TypeError, ValueError) as e:
+                raise BadResponseError(
+                    API, "inventoryEntries answer has an unexpected shape"
+                ) from e
+            if not page:
+                return
+            yield page
+            if after is not None and page[-1].id <= after:
+                raise BadResponseError(API, f"inventoryEntries did not move past id {after!r}")
+            after = page[-1].id
 
     async def write(self, channel_id: str, writes: Sequence[Write]) -> list[WriteResult]:
         """Apply ``writes`` in concurrent batches, settling conflicts; one result per write."""
@@ -240,6 +259,12 @@ def _conflict_retry(write: Write, error: Mapping[str, Any], code: str) -> Write 
         version = int(current) if isinstance(current, int) else -1
         return Update(write.sku, write.entry_id, version, write.old_quantity, write.quantity)
     return None
+
+
+def _entry(r: Mapping[str, Any]) -> ExistingEntry:
+    return ExistingEntry(
+        id=r["id"], version=int(r["version"]), sku=r["sku"], quantity=int(r["quantityOnStock"])
+    )
 
 
 def _supply_channel_id(channel: object, key: str) -> str:

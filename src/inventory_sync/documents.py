@@ -23,6 +23,7 @@ BUNDLED: dict[str, str] = {
     "GetAggregateVirtualPositions": "fluent",
     "GetChannelByKey": "commercetools",
     "GetInventoryEntries": "commercetools",
+    "GetChannelEntries": "commercetools",
     "CreateInventoryEntry": "commercetools",
     "UpdateInventoryEntry": "commercetools",
     "CreateChannel": "commercetools",

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from inventory_sync.documents import Documents
 from inventory_sync.errors import BadResponseError, GraphQLError, PagingError, TemporaryApiError
 from inventory_sync.graphql import GraphQLClient, error_code
-from inventory_sync.model import Position, Window, format_timestamp
+from inventory_sync.model import Position, Window, format_timestamp, split_window
 
 
 class FluentSource:
-    """Pages ``virtualPositions`` for one catalogue and window.
+    """Pages ``virtualPositions`` for one catalogue and window (or one slice of it).
 
     The next page is ``after`` the last edge's cursor (Fluent has no ``endCursor``);
     paging stops on ``hasNextPage`` false or an empty page; a cursor seen before is a
@@ -20,11 +21,24 @@ class FluentSource:
     """
 
     def __init__(
-        self, client: GraphQLClient, *, page_size: int, documents: Documents | None = None
+        self,
+        client: GraphQLClient,
+        *,
+        page_size: int,
+        documents: Documents | None = None,
+        slices: int = 1,
+        full_sync_from: datetime | None = None,
     ) -> None:
         self._client = client
         self._page_size = page_size
         self._document = (documents or Documents())["GetAggregateVirtualPositions"]
+        self._slices = slices
+        self._full_sync_from = full_sync_from
+
+    def slices(self, window: Window) -> list[Window]:
+        """The time slices of ``window`` to page concurrently (see ``split_window``);
+        a full sync is cut from ``full_sync_from`` on, or not at all without it."""
+        return split_window(window, self._slices, floor=self._full_sync_from)
 
     async def pages(
         self, catalogue_ref: str, statuses: Sequence[str], window: Window

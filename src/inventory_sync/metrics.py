@@ -35,7 +35,17 @@ from inventory_sync.errors import InventorySyncError
 disable_created_metrics()  # type: ignore[no-untyped-call]  # per-run counters: their *_created series would only add noise
 
 PREFIX = "inventory_sync"
-OUTCOMES = ("fetched", "created", "updated", "unchanged", "invalid", "clamped", "failed")
+OUTCOMES = (
+    "fetched",
+    "created",
+    "updated",
+    "unchanged",
+    "invalid",
+    "clamped",
+    "failed",
+    "skipped",
+    "zeroed",
+)
 Status = Literal["success", "failed", "skipped"]
 
 

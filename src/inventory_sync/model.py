@@ -90,6 +90,36 @@ def delta_window(
     return Window(start=start, end=end)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def split_window(window: Window, slices: int, *, floor: datetime | None = None) -> list[Window]:
+    """Cut ``window`` into at most ``slices`` adjacent windows, to be read concurrently.
+
+    Fluent stores milliseconds and both bounds are inclusive, so the cuts are made on
+    whole milliseconds as they are sent (``format_timestamp`` truncates): each slice
+    ends one millisecond before the next one starts, and together they cover exactly
+    the milliseconds of ``window`` — none read twice, none skipped.
+
+    A window without a start (a full sync) is cut from ``floor`` on and its first slice
+    keeps no lower bound, so positions older than ``floor`` are still read. Without a
+    ``floor``, or with fewer milliseconds than slices, fewer (or one) slices come back.
+    """
+    start = window.start if window.start is not None else floor
+    if slices <= 1 or start is None:
+        return [window]
+    low, high = (start - _EPOCH) // _MS, (window.end - _EPOCH) // _MS
+    span = high - low + 1
+    count = min(slices, span)
+    if count <= 1:
+        return [window]
+    cuts = [low + span * i // count for i in range(1, count)]
+    starts = [window.start, *(_EPOCH + c * _MS for c in cuts)]
+    ends = [*(_EPOCH + (c - 1) * _MS for c in cuts), window.end]
+    return [Window(start=s, end=e) for s, e in zip(starts, ends, strict=True)]
+
+
 class RunStatus(StrEnum):
     SUCCESSFUL = "SUCCESSFUL"
     FAILED = "FAILED"
@@ -107,6 +137,8 @@ class Counts:
     invalid: int = 0
     clamped: int = 0
     failed: int = 0
+    skipped: int = 0  # the mapper returned None
+    zeroed: int = 0  # --zero-missing: set to 0, the master no longer has them
 
     def add(self, other: Counts) -> None:
         for f in fields(self):
@@ -114,6 +146,22 @@ class Counts:
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One planned or performed change of a commercetools entry (``--report``).
+
+    ``action``: create, update or zero; ``result``: planned (dry run), created,
+    updated, unchanged (settled by a conflict: already equal) or failed:<code>.
+    """
+
+    profile: str
+    sku: str
+    action: str
+    old_quantity: int | None
+    quantity: int
+    result: str
 
 
 @dataclass(frozen=True, slots=True)

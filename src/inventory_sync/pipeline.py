@@ -2,12 +2,15 @@
 
 ::
 
-    pages()  ──[pages stream, 2]──▶ chunker ──[chunks stream, workers]──▶ N chunk workers
-                                    (dedupe,                              (lookup existing,
-                                     order same SKU)                       plan, write batches)
+    pages() per time slice ─┐
+    pages() per time slice ─┼─[pages stream, 2]──▶ chunker ──[chunks stream, workers]──▶ N chunk workers
+    ...  (concurrently)    ─┘                      (dedupe,                              (lookup existing,
+                                                    order same SKU)                       plan, write batches)
 
 Streams are bounded, so the positions in memory are at most about
-``(2 + workers) * page_size + workers * chunk_size`` whatever the catalogue size.
+``(slices + 3) * page_size + 2 * workers * chunk_size`` whatever the catalogue size
+(a page per slice waiting to be sent, two in the stream, one being chunked; a chunk
+per worker and as many in the chunk stream) — only ``--zero-missing`` keeps every SKU.
 A SKU that shows up again while an earlier chunk holding it is still in flight waits
 for that chunk, so the one seen last is also written last.
 """
@@ -21,18 +24,21 @@ from dataclasses import dataclass, field
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
-from inventory_sync.commercetools import CommercetoolsSink, WriteResult
+from inventory_sync import mapping
+from inventory_sync.commercetools import CommercetoolsSink
 from inventory_sync.errors import ChannelNotFoundError, InventorySyncError
 from inventory_sync.fluent import FluentSource
 from inventory_sync.logging import get_logger
-from inventory_sync.model import Counts, ItemFailure, Position, Window
-from inventory_sync.plan import Create, NegativePolicy, Write, check_positions, diff
+from inventory_sync.mapping import Mapper
+from inventory_sync.model import Change, Counts, ItemFailure, Position, Window
+from inventory_sync.plan import Create, NegativePolicy, Update, Write, check_positions, diff
 from inventory_sync.profiles import Profile
 
 log = get_logger()
 
-PlannedHook = Callable[[Profile, Write], None]
+ChangeHook = Callable[[Change], None]
 
 
 class Stop:
@@ -73,6 +79,8 @@ class PipelineOptions:
     max_failures: int = 1000
     grace_seconds: float = 20.0
     progress_seconds: float = 10.0
+    mapper: Mapper | None = None
+    zero_missing: bool = False
 
 
 @dataclass(slots=True)
@@ -95,7 +103,7 @@ async def sync_profile(
     source: FluentSource,
     sink: CommercetoolsSink,
     options: PipelineOptions,
-    on_planned: PlannedHook | None = None,
+    on_change: ChangeHook | None = None,
     stop: Stop | None = None,
 ) -> PipelineResult:
     """Sync one profile's window. On ``stop`` it fetches no more pages, starts no new
@@ -107,7 +115,20 @@ async def sync_profile(
     started = time.monotonic()
     fetching = anyio.CancelScope()
     working = anyio.CancelScope()
-    received = 0
+    received = page_no = 0
+    seen: set[str] | None = set() if options.zero_missing else None
+
+    def changed(change: Change) -> None:
+        if on_change is not None:
+            on_change(change)
+
+    def fail(counts: Counts, sku: str, code: str, message: str) -> None:
+        counts.failed += 1
+        log.error(
+            "inventory_sync.write_failed", profile=profile.name, sku=sku, code=code, error=message
+        )
+        if len(result.failures) < options.max_failures_kept:
+            result.failures.append(ItemFailure(sku, code, message))
 
     def progress(event: str, **fields: object) -> None:
         c = result.counts
@@ -142,21 +163,29 @@ async def sync_profile(
         await anyio.sleep(options.grace_seconds)
         working.cancel()
 
-    async def produce(send: ObjectSendStream[list[Position]]) -> None:
+    async def produce(send: MemoryObjectSendStream[list[Position]]) -> None:
+        """Page every time slice of the window concurrently into the one stream."""
         async with send:
-            with fetching, contextlib.suppress(anyio.BrokenResourceError):
-                await fetch(send)
+            with fetching:
+                async with anyio.create_task_group() as slices:
+                    for number, part in enumerate(source.slices(window), 1):
+                        slices.start_soon(fetch, send.clone(), number, part)
 
-    async def fetch(send: ObjectSendStream[list[Position]]) -> None:
-        nonlocal received
-        page_no = 0
-        pages = source.pages(profile.fluent_catalogue_ref, profile.statuses, window)
-        async with contextlib.aclosing(pages):
-            async for page in pages:
-                page_no += 1
-                received += len(page)
-                progress("inventory_sync.page_fetched", page=page_no, positions=len(page))
-                await send.send(page)
+    async def fetch(send: ObjectSendStream[list[Position]], number: int, part: Window) -> None:
+        nonlocal received, page_no
+        pages = source.pages(profile.fluent_catalogue_ref, profile.statuses, part)
+        async with send, contextlib.aclosing(pages):
+            with contextlib.suppress(anyio.BrokenResourceError):
+                async for page in pages:
+                    page_no += 1
+                    received += len(page)
+                    progress(
+                        "inventory_sync.page_fetched",
+                        page=page_no,
+                        slice=number,
+                        positions=len(page),
+                    )
+                    await send.send(page)
 
     async def chunker(
         recv: ObjectReceiveStream[list[Position]], send: ObjectSendStream[_Chunk]
@@ -203,7 +232,8 @@ async def sync_profile(
                     chunk.done.set()
 
     async def process(positions: list[Position]) -> None:
-        checked = check_positions(positions, options.negative)
+        negative = "keep" if options.mapper is not None else options.negative
+        checked = check_positions(positions, negative)
         counts = Counts(
             fetched=len(positions) - checked.duplicates,
             invalid=len(checked.invalid),
@@ -216,23 +246,77 @@ async def sync_profile(
                 product_ref=bad.ref,
                 reason=bad.reason,
             )
-        if checked.wanted:
-            existing = (
-                {} if channel_id is None else await sink.existing(channel_id, list(checked.wanted))
-            )
-            plan = diff(checked.wanted, existing)
+        wanted = checked.wanted
+        if options.mapper is not None:
+            mapped = mapping.apply(options.mapper, wanted, profile.name, options.negative)
+            wanted, counts.skipped, counts.clamped = mapped.wanted, mapped.skipped, mapped.clamped
+            for failure in mapped.failures:
+                fail(counts, failure.sku, failure.code, failure.message)
+        if seen is not None:
+            seen.update(wanted)
+            seen.update(bad.ref for bad in checked.invalid)
+        if wanted:
+            existing = {} if channel_id is None else await sink.existing(channel_id, list(wanted))
+            plan = diff(wanted, existing)
             counts.unchanged = plan.unchanged
-            if options.dry_run:
-                for write in plan.writes:
-                    _count_planned(counts, write)
-                    if on_planned is not None:
-                        on_planned(profile, write)
-            elif plan.writes and channel_id is not None:
-                for outcome in await sink.write(channel_id, plan.writes):
-                    _count(counts, outcome, result, options.max_failures_kept, profile)
+            await write(plan.writes, counts, action=None)
         result.counts.add(counts)
         if result.counts.failed > options.max_failures:
             stop.request(f"more than {options.max_failures} positions failed")
+
+    async def write(writes: list[Write], counts: Counts, *, action: str | None) -> None:
+        """Send (or, in a dry run, plan) the writes; count and report each outcome.
+        ``action`` "zero" counts successful updates as zeroed."""
+        by_sku = {w.sku: w for w in writes}
+
+        def report(sku: str, outcome: str) -> None:
+            w = by_sku[sku]
+            kind = action or ("create" if isinstance(w, Create) else "update")
+            old = w.old_quantity if isinstance(w, Update) else None
+            changed(Change(profile.name, sku, kind, old, w.quantity, outcome))
+
+        if options.dry_run or channel_id is None:
+            for w in writes:
+                if action == "zero":
+                    counts.zeroed += 1
+                elif isinstance(w, Create):
+                    counts.created += 1
+                else:
+                    counts.updated += 1
+                report(w.sku, "planned")
+            return
+        if not writes:
+            return
+        for outcome in await sink.write(channel_id, writes):
+            if outcome.outcome == "failed":
+                fail(counts, outcome.sku, outcome.code, outcome.message)
+                report(outcome.sku, f"failed:{outcome.code}")
+                continue
+            if outcome.outcome == "unchanged":
+                counts.unchanged += 1
+            elif action == "zero":
+                counts.zeroed += 1
+            elif outcome.outcome == "created":
+                counts.created += 1
+            else:
+                counts.updated += 1
+            report(outcome.sku, outcome.outcome)
+
+    async def zero_missing() -> None:
+        """Set to 0 every entry of the channel whose SKU the master did not return."""
+        if seen is None or channel_id is None:
+            return
+        counts = Counts()
+        async for page in sink.channel_entries(channel_id):
+            if stop.requested:
+                break
+            missing = [
+                Update(e.sku, e.id, e.version, e.quantity, 0)
+                for e in page
+                if e.sku not in seen and e.quantity != 0
+            ]
+            await write(list(missing), counts, action="zero")
+        result.counts.add(counts)
 
     pages_send, pages_recv = anyio.create_memory_object_stream[list[Position]](2)
     chunks_send, chunks_recv = anyio.create_memory_object_stream[_Chunk](options.workers)
@@ -247,6 +331,8 @@ async def sync_profile(
                     async with chunks_recv:
                         for _ in range(options.workers):
                             tg.start_soon(worker, chunks_recv.clone())
+                if options.zero_missing and not stop.requested:
+                    await zero_missing()
             supervisor.cancel_scope.cancel()
     result.stopped = stop.reason
     return result
@@ -292,32 +378,3 @@ async def _channel(profile: Profile, sink: CommercetoolsSink, *, dry_run: bool) 
         id=channel_id,
     )
     return channel_id
-
-
-def _count_planned(counts: Counts, write: Write) -> None:
-    if isinstance(write, Create):
-        counts.created += 1
-    else:
-        counts.updated += 1
-
-
-def _count(
-    counts: Counts, outcome: WriteResult, result: PipelineResult, keep: int, profile: Profile
-) -> None:
-    if outcome.outcome == "created":
-        counts.created += 1
-    elif outcome.outcome == "updated":
-        counts.updated += 1
-    elif outcome.outcome == "unchanged":
-        counts.unchanged += 1
-    else:
-        counts.failed += 1
-        log.error(
-            "inventory_sync.write_failed",
-            profile=profile.name,
-            sku=outcome.sku,
-            code=outcome.code,
-            error=outcome.message,
-        )
-        if len(result.failures) < keep:
-            result.failures.append(ItemFailure(outcome.sku, outcome.code, outcome.message))

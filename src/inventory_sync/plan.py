@@ -88,14 +88,21 @@ def check_positions(positions: Iterable[Position], negative: NegativePolicy) -> 
             continue
         if ref in checked.wanted:
             checked.duplicates += 1
-        if quantity < 0 and negative == "clamp":
-            quantity = 0
+        quantity, was_clamped = clamp(quantity, negative)
+        if was_clamped:
             clamped_skus.add(ref)
         else:
             clamped_skus.discard(ref)
         checked.wanted[ref] = quantity
     checked.clamped = len(clamped_skus)
     return checked
+
+
+def clamp(quantity: int, negative: NegativePolicy) -> tuple[int, bool]:
+    """The quantity to write, and whether a negative one was raised to 0."""
+    if quantity < 0 and negative == "clamp":
+        return 0, True
+    return quantity, False
 
 
 def diff(wanted: Mapping[str, int], existing: Mapping[str, ExistingEntry]) -> Plan:

@@ -33,6 +33,7 @@ from inventory_sync.fluent import FluentSource
 from inventory_sync.graphql import GraphQLClient
 from inventory_sync.http import RetryPolicy, install_retry_hooks, make_client
 from inventory_sync.logging import get_logger
+from inventory_sync.mapping import load_mapper
 from inventory_sync.metrics import MetricsPushError, RunMetrics, collecting, push
 from inventory_sync.model import (
     Counts,
@@ -43,7 +44,7 @@ from inventory_sync.model import (
     format_timestamp,
     truncate_to_millis,
 )
-from inventory_sync.pipeline import PipelineOptions, PlannedHook, Stop, sync_profile
+from inventory_sync.pipeline import ChangeHook, PipelineOptions, Stop, sync_profile
 from inventory_sync.profiles import Profile, load_profiles, select_profiles, shard_profiles
 from inventory_sync.settings import Settings
 from inventory_sync.state.base import ProfileLock, StateStore
@@ -73,12 +74,17 @@ class RunOptions:
     window_from: datetime | None = None
     window_to: datetime | None = None
     dry_run: bool = False
+    zero_missing: bool = False
     fail_if_locked: bool = False
     shard: tuple[int, int] | None = None  # (index, count); None: from the settings
 
     def __post_init__(self) -> None:
         if self.full and self.window_from is not None:
             raise ConfigError("--full and --from exclude each other")
+        if self.zero_missing and not self.full:
+            raise ConfigError(
+                "--zero-missing needs --full: only a full sync knows every SKU the master has"
+            )
         if (
             self.window_from is not None
             and self.window_to is not None
@@ -188,7 +194,13 @@ async def connect(settings: Settings, documents: Documents | None = None) -> Asy
             limiter=anyio.CapacityLimiter(settings.ct_concurrency),
         )
         yield Apis(
-            source=FluentSource(fluent, page_size=settings.page_size, documents=documents),
+            source=FluentSource(
+                fluent,
+                page_size=settings.page_size,
+                documents=documents,
+                slices=settings.fluent_slices,
+                full_sync_from=settings.full_sync_from,
+            ),
             sink=CommercetoolsSink(
                 ct,
                 batch_size=settings.batch_size,
@@ -254,7 +266,7 @@ async def run(
     options: RunOptions,
     *,
     clock: Clock = utc_now,
-    on_planned: PlannedHook | None = None,
+    on_change: ChangeHook | None = None,
     reporting: Reporting | None = None,
 ) -> list[RunSummary]:
     """Run the selected profiles; ``ConfigError`` before anything is written.
@@ -264,6 +276,7 @@ async def run(
     run_start = clock()
     reporting = reporting or Reporting()
     documents = Documents(settings.graphql_documents)
+    mapper = None if settings.mapper is None else load_mapper(settings.mapper)
     index, count = options.shard or (settings.shard_index or 0, settings.shards)
     every = load_profiles(settings.profiles_file)
     profiles = shard_profiles(select_profiles(every, list(options.profiles)), every, index, count)
@@ -283,6 +296,8 @@ async def run(
             max_failures=settings.max_failures,
             grace_seconds=settings.stop_grace_seconds,
             progress_seconds=settings.progress_seconds,
+            mapper=mapper,
+            zero_missing=options.zero_missing,
         )
         summaries: dict[str, RunSummary] = {}
         stop = Stop()
@@ -304,7 +319,7 @@ async def run(
                             store,
                             pipeline,
                             clock=clock,
-                            on_planned=on_planned,
+                            on_change=on_change,
                             stop=stop,
                             reporting=reporting,
                             fail_if_locked=options.fail_if_locked,
@@ -337,7 +352,7 @@ async def run_profile(
     options: PipelineOptions,
     *,
     clock: Clock,
-    on_planned: PlannedHook | None,
+    on_change: ChangeHook | None,
     stop: Stop | None = None,
     reporting: Reporting | None = None,
     fail_if_locked: bool = False,
@@ -358,10 +373,10 @@ async def run_profile(
     try:
         with collecting(metrics):
             if options.dry_run:  # writes nothing, so it needs no lock
-                await _sync(profile, window, apis, options, summary, on_planned, stop)
+                await _sync(profile, window, apis, options, summary, on_change, stop)
             else:
                 async with store.lock(profile.name) as lock:
-                    await _sync(profile, window, apis, options, summary, on_planned, stop)
+                    await _sync(profile, window, apis, options, summary, on_change, stop)
                     saved = await _save(profile, window, previous, store, lock, summary, clock)
     except LockHeldError as e:
         summary.status = RunStatus.FAILED if fail_if_locked else RunStatus.SKIPPED
@@ -385,7 +400,7 @@ async def _sync(
     apis: Apis,
     options: PipelineOptions,
     summary: RunSummary,
-    on_planned: PlannedHook | None,
+    on_change: ChangeHook | None,
     stop: Stop | None,
 ) -> None:
     log.info(
@@ -397,7 +412,7 @@ async def _sync(
     )
     try:
         result = await sync_profile(
-            profile, window, apis.source, apis.sink, options, on_planned, stop
+            profile, window, apis.source, apis.sink, options, on_change, stop
         )
         summary.counts, summary.failures = result.counts, result.failures
         problems = []

@@ -8,6 +8,7 @@ An environment variable wins over a file.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inventory_sync.errors import ConfigError
+from inventory_sync.model import parse_timestamp
 
 ENV_PREFIX = "INVENTORY_SYNC_"
 
@@ -87,6 +89,8 @@ class Settings(BaseSettings):
     ct_concurrency: int = Field(default=16, ge=1, le=256)
     batch_size: int = Field(default=25, ge=1, le=100)
     lookup_chunk_size: int = Field(default=250, ge=1, le=500)
+    fluent_slices: int = Field(default=4, ge=1, le=64)
+    full_sync_from: datetime | None = None
     overlap_seconds: float = Field(default=120.0, ge=0)
     settle_lag_seconds: float = Field(default=30.0, ge=0)
     http_timeout_seconds: float = Field(default=30.0, gt=0)
@@ -102,8 +106,18 @@ class Settings(BaseSettings):
     retry_wait_initial_seconds: float = Field(default=0.5, ge=0)
     retry_wait_max_seconds: float = Field(default=20.0, ge=0)
     graphql_documents: dict[str, Path] = Field(default_factory=dict)
+    mapper: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("full_sync_from", mode="before")
+    @classmethod
+    def _timestamp(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_timestamp(value) if value.strip() else None
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # no zone = UTC, as everywhere
+        return value
 
     @field_validator("fluent_url", "ct_auth_url", "ct_api_url")
     @classmethod

@@ -75,3 +75,26 @@ def test_the_rendered_settings_load(
     assert settings.state_backend == r.values["state"]["backend"]
     assert settings.fluent_password.get_secret_value() == "redacted"
     assert settings.shards == r.values["shards"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_rendered_profiles_file_loads(rendered: dict[str, Rendered], case: str) -> None:
+    from inventory_sync.profiles import parse_profiles
+
+    r = rendered[case]
+    (configmap,) = [c for c in r.all("ConfigMap") if "profiles.yaml" in c.get("data", {})]
+    profiles = parse_profiles(configmap["data"]["profiles.yaml"])
+    assert [p.name for p in profiles] == [p["name"] for p in r.values["profiles"]]
+
+
+def test_every_profile_key_the_schema_allows_is_one_the_job_reads() -> None:
+    import json
+
+    from inventory_sync.profiles import Profile
+
+    schema = json.loads(
+        (Path(__file__).resolve().parents[2] / "chart" / "values.schema.json").read_text()
+    )
+    allowed = set(schema["properties"]["profiles"]["items"]["properties"])
+    read = {f.alias or name for name, f in Profile.model_fields.items()}
+    assert allowed == read

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
 from tests.emulators.commercetools import CommercetoolsEmulator
+from tests.emulators.faults import Fault
 from tests.emulators.fluent import FluentEmulator
 
 from .conftest import Job
@@ -70,8 +77,6 @@ def test_ensure_channel_in_a_dry_run_only_plans(
 def test_a_custom_document_is_sent_and_a_bad_one_stops_the_run(
     job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
 ) -> None:
-    import json
-
     from inventory_sync.documents import bundled
 
     ct.add_channel("eu-warehouse")
@@ -100,3 +105,193 @@ def test_a_custom_document_is_sent_and_a_bad_one_stops_the_run(
     assert broken.returncode == 2
     assert "must still select virtualPositions.edges.node.quantity" in broken.stderr
     assert str(custom) in broken.stderr
+
+
+PLUGINS = str(Path(__file__).parent / "plugins")
+
+
+def mapper_env(job: Job, mapper: str) -> dict[str, str]:
+    return {"INVENTORY_SYNC_MAPPER": mapper, "PYTHONPATH": f"{job.env['PYTHONPATH']}:{PLUGINS}"}
+
+
+def seed_abc(fluent: FluentEmulator, ct: CommercetoolsEmulator, job: Job) -> None:
+    ct.add_channel("eu-warehouse")
+    for ref, qty in (("A", 5), ("B", 1), ("C", 9)):
+        fluent.upsert_position("AGG_EU", ref, ref, qty, updated_on=OLD)
+    job.profiles(("eu", "eu-warehouse", "AGG_EU"))
+
+
+def test_a_mapper_renames_skus(job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator) -> None:
+    seed_abc(fluent, ct, job)
+    result = job.run("run", env=mapper_env(job, "sample_mappers:prefixed"))
+    assert result.returncode == 0, result.stdout
+    assert ct.entries("eu-warehouse") == {"CT-A": 5, "CT-B": 1, "CT-C": 9}
+
+
+def test_a_safety_stock_mapper_and_clamping(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    seed_abc(fluent, ct, job)
+    result = job.run("run", env=mapper_env(job, "sample_mappers:safety_stock"))
+    assert result.returncode == 0
+    assert ct.entries("eu-warehouse") == {"A": 3, "B": 0, "C": 7}
+    assert result.summary("eu")["clamped"] == 1
+
+
+def test_an_allow_list_mapper_skips(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    seed_abc(fluent, ct, job)
+    result = job.run("run", env=mapper_env(job, "sample_mappers:allow_list"))
+    assert result.returncode == 0
+    assert ct.entries("eu-warehouse") == {"A": 5, "B": 1}
+    assert result.summary("eu")["skipped"] == 1
+
+
+def test_a_mapper_that_raises_fails_that_position_only(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    seed_abc(fluent, ct, job)
+    result = job.run("run", env=mapper_env(job, "sample_mappers:fragile"))
+    assert result.returncode == 1
+    assert ct.entries("eu-warehouse") == {"A": 5, "C": 9}
+    summary = result.summary("eu")
+    assert summary["failed"] == 1
+    assert summary["failures"] == ["B: MapperError"]
+    state = job.state("eu")
+    assert state is not None
+    assert state["lastRun"]["failures"] == [{"sku": "B", "code": "MapperError"}]
+    assert state["previousEndDate"] is None
+
+
+def test_a_mapper_from_an_entry_point(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator, tmp_path: Path
+) -> None:
+    dist = tmp_path / "site" / "acme_mappers-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-mappers\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[inventory_sync.mappers]\nacme = sample_mappers:prefixed\n"
+    )
+    seed_abc(fluent, ct, job)
+    env = mapper_env(job, "acme")
+    env["PYTHONPATH"] += f":{tmp_path / 'site'}"
+    result = job.run("run", env=env)
+    assert result.returncode == 0, result.stdout
+    assert ct.entries("eu-warehouse") == {"CT-A": 5, "CT-B": 1, "CT-C": 9}
+
+
+@pytest.mark.parametrize(
+    ("mapper", "needle"),
+    [
+        ("sample_mappers:missing", "cannot be imported"),
+        ("no_such_module:f", "cannot be imported"),
+        ("sample_mappers:NOT_CALLABLE", "is not callable"),
+        ("sample_mappers:two_arguments", "must take one argument"),
+        ("nobody", "no entry point 'nobody'"),
+    ],
+)
+def test_a_mapper_that_cannot_be_used_is_a_config_error(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator, mapper: str, needle: str
+) -> None:
+    seed_abc(fluent, ct, job)
+    result = job.run("run", env=mapper_env(job, mapper))
+    assert result.returncode == 2
+    assert f"INVENTORY_SYNC_MAPPER={mapper!r}" in result.stderr
+    assert needle in result.stderr
+    assert ct.stats()["token"] == 0
+
+
+def seed_reconcile(fluent: FluentEmulator, ct: CommercetoolsEmulator, job: Job) -> None:
+    ct.add_channel("eu-warehouse")
+    ct.add_channel("other")
+    fluent.upsert_position("AGG_EU", "A", "A", 5, updated_on=OLD)
+    fluent.upsert_position("AGG_EU", "bad", "bad", None, updated_on=OLD)
+    ct.add_entry("A", "eu-warehouse", 1)
+    ct.add_entry("bad", "eu-warehouse", 3)  # the master has it, with no usable quantity
+    for n in range(7):
+        ct.add_entry(f"gone-{n}", "eu-warehouse", n + 1)  # the master no longer has these
+    ct.add_entry("zero-already", "eu-warehouse", 0)
+    ct.add_entry("gone-0", "other", 4)  # another channel: never touched
+    job.profiles(("eu", "eu-warehouse", "AGG_EU"))
+
+
+def test_zero_missing_sets_entries_the_master_does_not_have_to_zero(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    seed_reconcile(fluent, ct, job)
+
+    result = job.run("run", "--full", "--zero-missing", env={"INVENTORY_SYNC_BATCH_SIZE": "3"})
+
+    assert result.returncode == 0, result.stdout
+    expected = {"A": 5, "bad": 3, "zero-already": 0, **{f"gone-{n}": 0 for n in range(7)}}
+    assert ct.entries("eu-warehouse") == expected
+    assert ct.entries("other") == {"gone-0": 4}
+    summary = result.summary("eu")
+    assert (summary["zeroed"], summary["updated"]) == (7, 1)
+
+
+def test_zero_missing_in_a_dry_run_only_reports(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    seed_reconcile(fluent, ct, job)
+    before = ct.entries("eu-warehouse")
+    report = job.workdir / "changes.csv"
+
+    result = job.run("run", "--full", "--zero-missing", "--dry-run", "--report", str(report))
+
+    assert result.returncode == 0
+    assert ct.entries("eu-warehouse") == before
+    assert result.summary("eu")["zeroed"] == 7
+    rows = list(csv.DictReader(report.read_text().splitlines()))
+    assert {
+        (r["sku"], r["action"], r["old_quantity"], r["new_quantity"], r["result"]) for r in rows
+    } == {
+        ("A", "update", "1", "5", "planned"),
+        *{(f"gone-{n}", "zero", str(n + 1), "0", "planned") for n in range(7)},
+    }
+
+
+def test_zero_missing_needs_full(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    seed_reconcile(fluent, ct, job)
+    result = job.run("run", "--zero-missing")
+    assert result.returncode == 2
+    assert "--zero-missing needs --full" in result.stderr
+
+
+def test_the_report_equals_what_was_written(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    seed_abc(fluent, ct, job)
+    ct.add_entry("A", "eu-warehouse", 2)
+    ct.add_entry("C", "eu-warehouse", 9)
+    ct.faults.add(Fault("status", on="mutation", status=400, nth=frozenset({2})))
+    report = job.workdir / "changes.jsonl"
+
+    result = job.run(
+        "run",
+        "--report",
+        str(report),
+        env={"INVENTORY_SYNC_BATCH_SIZE": "1", "INVENTORY_SYNC_CT_CONCURRENCY": "1"},
+    )
+
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert all(
+        set(line) == {"profile", "sku", "action", "old_quantity", "new_quantity", "result"}
+        for line in lines
+    )
+    by_sku = {line["sku"]: line for line in lines}
+    assert set(by_sku) == {"A", "B"}  # C was already equal: no change, no line
+    written = ct.entries("eu-warehouse")
+    for sku, line in by_sku.items():
+        if line["result"] in ("created", "updated"):
+            assert written[sku] == line["new_quantity"]
+        else:
+            assert line["result"] == "failed:400"
+            assert written.get(sku) != line["new_quantity"]
+    # creates go first: B's create is mutation 1, A's update mutation 2 (refused)
+    assert (by_sku["B"]["result"], by_sku["A"]["result"]) == ("created", "failed:400")
+    assert by_sku["A"]["old_quantity"] == 2
+    assert result.returncode == 1

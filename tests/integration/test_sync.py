@@ -198,7 +198,7 @@ def test_a_token_that_expires_mid_run_is_refreshed(
     job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
 ) -> None:
     fluent.tokens.ttl_s = 1
-    fluent.latency_ms = 40
+    fluent.latency_ms = 100  # 15 pages: longer than the token lives
     ct.add_channel("eu-warehouse")
     for n in range(30):
         fluent.upsert_position("AGG_EU", f"S{n}", f"S{n}", n, updated_on=OLD)
