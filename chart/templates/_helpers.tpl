@@ -123,6 +123,9 @@ ctClientSecret: INVENTORY_SYNC_CT_CLIENT_SECRET
 {{- if ge (addf .Values.runDeadlineSeconds $grace) (float64 .Values.activeDeadlineSeconds) }}
 {{- fail (printf "runDeadlineSeconds: %d plus the stop grace (%v s) must be below activeDeadlineSeconds (%d), so the job stops and saves its state before Kubernetes kills it" (int .Values.runDeadlineSeconds) $grace (int .Values.activeDeadlineSeconds)) }}
 {{- end }}
+{{- if ge $grace (float64 .Values.terminationGracePeriodSeconds) }}
+{{- fail (printf "terminationGracePeriodSeconds: %d must be longer than the stop grace (%v s), so the job can save its state after SIGTERM before Kubernetes kills it" (int .Values.terminationGracePeriodSeconds) $grace) }}
+{{- end }}
 {{- if regexMatch "^[a-z]+://[^/@]*:[^/@]*@" .Values.state.redis.url }}
 {{- fail "state.redis.url: carries a password, which would be a plain env value; put it into the Secret key redisPassword" }}
 {{- end }}

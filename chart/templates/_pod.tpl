@@ -10,6 +10,7 @@ Takes a dict: root (the chart's context) and args (the container's arguments).
 {{- $needsApi := include "inventory-sync.needsApi" $root }}
 {{- $shards := int $root.Values.shards }}
 restartPolicy: Never
+terminationGracePeriodSeconds: {{ int $root.Values.terminationGracePeriodSeconds }}
 serviceAccountName: {{ include "inventory-sync.serviceAccountName" $root }}
 # The API token is mounted only for the configmap backend (state ConfigMap, Leases).
 automountServiceAccountToken: {{ $needsApi | empty | not }}

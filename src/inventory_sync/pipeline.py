@@ -21,6 +21,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
@@ -39,6 +40,7 @@ from inventory_sync.profiles import Profile
 log = get_logger()
 
 ChangeHook = Callable[[Change], None]
+LATE = timedelta(milliseconds=1)  # Fluent keeps milliseconds; both window ends are inclusive
 
 
 class Stop:
@@ -267,9 +269,11 @@ async def sync_profile(
     async def write(writes: list[Write], counts: Counts, *, action: str | None) -> None:
         """Send (or, in a dry run, plan) the writes; count and report each outcome.
         ``action`` "zero" counts successful updates as zeroed."""
-        by_sku = {w.sku: w for w in writes}
+        by_sku = {w.sku: w for w in writes} if on_change is not None else {}
 
         def report(sku: str, outcome: str) -> None:
+            if on_change is None:  # once per position: build nothing nobody reads
+                return
             w = by_sku[sku]
             kind = action or ("create" if isinstance(w, Create) else "update")
             old = w.old_quantity if isinstance(w, Update) else None
@@ -302,10 +306,25 @@ async def sync_profile(
                 counts.updated += 1
             report(outcome.sku, outcome.outcome)
 
+    async def see_late_positions(into: set[str]) -> None:
+        """Positions updated after the window's end (within the settle lag, or during the
+        run) exist in the master too: never zero them."""
+        late = Window(start=window.end + LATE, end=window.end + timedelta(days=1))
+        pages = source.pages(profile.fluent_catalogue_ref, profile.statuses, late)
+        async with contextlib.aclosing(pages):
+            async for page in pages:
+                checked = check_positions(page, "keep")
+                wanted = checked.wanted
+                if options.mapper is not None:
+                    wanted = mapping.apply(options.mapper, wanted, profile.name, "keep").wanted
+                into.update(wanted)
+                into.update(bad.ref for bad in checked.invalid)
+
     async def zero_missing() -> None:
         """Set to 0 every entry of the channel whose SKU the master did not return."""
         if seen is None or channel_id is None:
             return
+        await see_late_positions(seen)
         counts = Counts()
         async for page in sink.channel_entries(channel_id):
             if stop.requested:

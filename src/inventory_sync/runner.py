@@ -222,7 +222,14 @@ def choose_window(
 ) -> Window:
     lag = timedelta(seconds=settings.settle_lag_seconds)
     if options.window_from is not None or options.window_to is not None:
-        end = options.window_to or run_start - lag
+        latest = run_start - lag
+        if options.window_to is not None and options.window_to > latest:
+            # saving an end in the future would make every later run read nothing
+            raise ConfigError(
+                f"--to {format_timestamp(options.window_to)} is later than now minus the "
+                f"settle lag ({format_timestamp(latest)})"
+            )
+        end = options.window_to or latest
         return Window(start=options.window_from, end=truncate_to_millis(end))
     previous_end = None if previous is None or options.full else previous.previous_end
     if previous is not None and previous.props.model_dump() != profile.props():
@@ -299,6 +306,10 @@ async def run(
             mapper=mapper,
             zero_missing=options.zero_missing,
         )
+        windows = {
+            p.name: choose_window(options, previous[p.name], p, run_start, settings)
+            for p in profiles
+        }
         summaries: dict[str, RunSummary] = {}
         stop = Stop()
         async with anyio.create_task_group() as guards:
@@ -306,9 +317,7 @@ async def run(
             guards.start_soon(stop_at_deadline, stop, settings.run_deadline_seconds)
             async with connect(settings, documents) as apis, anyio.create_task_group() as tg:
                 for profile in profiles:
-                    window = choose_window(
-                        options, previous[profile.name], profile, run_start, settings
-                    )
+                    window = windows[profile.name]
 
                     async def one(profile: Profile = profile, window: Window = window) -> None:
                         summaries[profile.name] = await run_profile(

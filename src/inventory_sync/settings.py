@@ -8,6 +8,7 @@ An environment variable wins over a file.
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from inventory_sync.errors import ConfigError
 from inventory_sync.model import parse_timestamp
@@ -136,6 +137,13 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty")
         return value.strip()
 
+    @field_validator("fluent_password", "fluent_client_secret", "ct_client_secret")
+    @classmethod
+    def _secret_not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
     @model_validator(mode="after")
     def _default_scopes(self) -> Settings:
         if not self.ct_scopes.strip():
@@ -195,18 +203,44 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(_secrets_dir=secrets_dir, **overrides)
     except ValidationError as e:
         raise ConfigError(describe_validation_error(e, prefix=ENV_PREFIX)) from None
+    except SettingsError as e:  # a value that should be JSON is not
+        field = re.search(r'field "(\w+)"', str(e))
+        name = f"{ENV_PREFIX}{field.group(1).upper()}" if field else "a setting"
+        raise ConfigError(f"invalid settings: {name} must be JSON (an object)") from None
+
+
+def unknown_variables() -> list[str]:
+    """``INVENTORY_SYNC_*`` variables that name no setting (a typo is otherwise silent)."""
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    known |= {f"{ENV_PREFIX}SECRETS_DIR", f"{ENV_PREFIX}SHARD_INDEX"}
+    return sorted(
+        k for k in os.environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known
+    )
+
+
+def _is_secret(annotation: object) -> bool:
+    return annotation is SecretStr or "SecretStr" in str(annotation)
 
 
 def describe_validation_error(error: ValidationError, *, prefix: str = "") -> str:
-    """One line per problem, naming the setting and (for non-secrets) the value."""
-    secret_fields = {name for name, f in Settings.model_fields.items() if f.annotation is SecretStr}
+    """One line per problem, naming the setting and (for non-secrets) the value.
+
+    A problem that concerns several settings at once names them in its message and
+    shows no value: its input would be every setting, secrets included.
+    """
+    secret_fields = {name for name, f in Settings.model_fields.items() if _is_secret(f.annotation)}
     problems = []
     for item in error.errors():
-        loc = ".".join(str(p) for p in item["loc"]) or "settings"
+        loc = ".".join(str(p) for p in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if not loc:
+            problems.append(message)
+            continue
         name = f"{prefix}{loc.upper()}" if prefix else loc
         if item["type"] == "missing":
             problems.append(f"{name} is required but not set")
-            continue
-        shown = "" if loc in secret_fields else f" (got {item.get('input')!r})"
-        problems.append(f"{name}: {item['msg']}{shown}")
+        elif loc in secret_fields or " got " in message:
+            problems.append(f"{name}: {message}")
+        else:
+            problems.append(f"{name}: {message} (got {item.get('input')!r})")
     return "invalid settings: " + "; ".join(problems)

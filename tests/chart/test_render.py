@@ -470,3 +470,13 @@ def test_objects_per_case(rendered: dict[str, Rendered]) -> None:
     assert kinds("existing-secret") == sorted(
         ["ServiceAccount", "ConfigMap", "ConfigMap", "Role", "RoleBinding", "CronJob", "Pod"]
     )
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_sigterm_leaves_the_job_time_to_save_its_state(
+    rendered: dict[str, Rendered], case: str
+) -> None:
+    r = rendered[case]
+    grace = float(r.values["config"].get("INVENTORY_SYNC_STOP_GRACE_SECONDS", 20))
+    assert r.pod_spec["terminationGracePeriodSeconds"] == r.values["terminationGracePeriodSeconds"]
+    assert r.pod_spec["terminationGracePeriodSeconds"] > grace

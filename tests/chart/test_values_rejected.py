@@ -61,6 +61,11 @@ TEMPLATE_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         ["runDeadlineSeconds: 225", "stop grace (20 s)", "activeDeadlineSeconds (240)"],
     ),
     (
+        "termination-grace-not-above-stop-grace",
+        {"terminationGracePeriodSeconds": 20},
+        ["terminationGracePeriodSeconds: 20", "stop grace (20 s)"],
+    ),
+    (
         "run-deadline-plus-configured-grace",
         {"config": {"INVENTORY_SYNC_STOP_GRACE_SECONDS": 45}},
         ["runDeadlineSeconds: 210", "stop grace (45 s)"],

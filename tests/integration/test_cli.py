@@ -136,3 +136,10 @@ def test_a_shard_index_beyond_the_shards_is_a_config_error(seeded: Job) -> None:
     result = seeded.run("run", env={"INVENTORY_SYNC_SHARDS": "2", "JOB_COMPLETION_INDEX": "2"})
     assert result.returncode == 2
     assert "not below INVENTORY_SYNC_SHARDS=2" in result.stderr
+
+
+def test_a_window_ending_in_the_future_is_refused(seeded: Job, ct: CommercetoolsEmulator) -> None:
+    result = seeded.run("run", "--to", "2999-01-01T00:00:00Z")
+    assert result.returncode == 2
+    assert "is later than now minus the settle lag" in result.stderr
+    assert_nothing_written(seeded, ct)

@@ -295,3 +295,19 @@ def test_the_report_equals_what_was_written(
     assert (by_sku["B"]["result"], by_sku["A"]["result"]) == ("created", "failed:400")
     assert by_sku["A"]["old_quantity"] == 2
     assert result.returncode == 1
+
+
+def test_zero_missing_keeps_skus_the_master_changed_within_the_settle_lag(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    seed_reconcile(fluent, ct, job)
+    fluent.upsert_position("AGG_EU", "fresh", "fresh", 8)  # updated now: after the window's end
+    ct.add_entry("fresh", "eu-warehouse", 6)
+
+    result = job.run(
+        "run", "--full", "--zero-missing", env={"INVENTORY_SYNC_SETTLE_LAG_SECONDS": "60"}
+    )
+
+    assert result.returncode == 0, result.stdout
+    assert ct.entries("eu-warehouse")["fresh"] == 6  # not zeroed; the next run writes 8
+    assert result.summary("eu")["zeroed"] == 7

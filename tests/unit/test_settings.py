@@ -74,3 +74,45 @@ def test_a_secrets_dir_that_does_not_exist_is_a_config_error(env: pytest.MonkeyP
     env.setenv("INVENTORY_SYNC_SECRETS_DIR", "/nonexistent/secrets")
     with pytest.raises(ConfigError, match="SECRETS_DIR"):
         load_settings()
+
+
+def test_errors_about_several_settings_show_no_values(env: pytest.MonkeyPatch) -> None:
+    env.setenv("INVENTORY_SYNC_STATE_BACKEND", "redis")
+    env.setenv("INVENTORY_SYNC_SHARDS", "2")
+    env.setenv("JOB_COMPLETION_INDEX", "5")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert "INVENTORY_SYNC_STATE_BACKEND=redis needs INVENTORY_SYNC_REDIS_URL" in message
+    for secret in ("pw", "cs", "ct-secret"):
+        assert f"'{secret}'" not in message
+    assert "INVENTORY_SYNC_SETTINGS" not in message
+
+
+def test_a_secret_setting_never_shows_its_value(env: pytest.MonkeyPatch) -> None:
+    env.setenv("INVENTORY_SYNC_REDIS_PASSWORD", "x" * 3)
+    env.setenv("INVENTORY_SYNC_FLUENT_PASSWORD", "   ")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "INVENTORY_SYNC_FLUENT_PASSWORD: must not be empty" in str(info.value)
+
+
+def test_a_json_setting_that_is_not_json_is_a_config_error(env: pytest.MonkeyPatch) -> None:
+    env.setenv("INVENTORY_SYNC_GRAPHQL_DOCUMENTS", "{not json")
+    with pytest.raises(ConfigError, match="GRAPHQL_DOCUMENTS"):
+        load_settings()
+
+
+def test_unknown_variables_are_reported(env: pytest.MonkeyPatch) -> None:
+    from inventory_sync.settings import unknown_variables
+
+    env.setenv("INVENTORY_SYNC_PAGESIZE", "2000")
+    env.setenv("INVENTORY_SYNC_SECRETS_DIR", "/nowhere")
+    assert unknown_variables() == ["INVENTORY_SYNC_PAGESIZE"]
+
+
+def test_a_bad_url_is_shown_once(env: pytest.MonkeyPatch) -> None:
+    env.setenv("INVENTORY_SYNC_FLUENT_URL", "fluent.example.com")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value).count("fluent.example.com") == 1

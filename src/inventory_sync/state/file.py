@@ -73,12 +73,18 @@ class FileStateStore:
         return None
 
     def _check(self) -> None:
+        """The directory is (or could be created) writable; creates nothing."""
+        existing = self._dir
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK):
+            raise StateError(f"state directory {str(self._dir)!r} is not writable")
+
+    def _ensure_dir(self) -> None:
         try:
             self._dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StateError(f"state directory {str(self._dir)!r}: {e.strerror}") from e
-        if not os.access(self._dir, os.W_OK):
-            raise StateError(f"state directory {str(self._dir)!r} is not writable")
 
     def _names(self) -> list[str]:
         if not self._dir.is_dir():
@@ -86,7 +92,7 @@ class FileStateStore:
         return sorted(p.stem for p in self._dir.glob("*.json") if not p.name.startswith("."))
 
     def _acquire(self, profile: str) -> int:
-        self._check()
+        self._ensure_dir()
         path = self._dir / f"{profile}.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
