@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import graphql as gql
 import httpx
+import orjson
 
 from inventory_sync.auth import TokenProvider
 from inventory_sync.errors import (
@@ -58,6 +59,7 @@ class GraphQLClient:
     ) -> None:
         self._http = http
         self._url = url
+        self._target = httpx.URL(url)  # parsed once, not once per request
         self._tokens = tokens
         self._retry = retry
         self._limiter = limiter
@@ -101,7 +103,7 @@ class GraphQLClient:
                 )
         raise_for_temporary_status(self.api, response)
         try:
-            body = response.json()
+            body = orjson.loads(response.content)
         except ValueError as e:
             # a truncated body or a proxy's HTML page: worth another try; our writes are
             # absolute and version-checked, so sending a batch again cannot double-apply
@@ -134,9 +136,9 @@ class GraphQLClient:
         return await post(
             self._http,
             self.api,
-            self._url,
-            json=payload,
-            headers={"Authorization": f"Bearer {token}"},
+            self._target,
+            content=orjson.dumps(payload),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
 
 

@@ -11,12 +11,15 @@ update carries the entry's version.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+import functools
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
+import anyio
 import httpx
 import stamina
 import stamina.instrumentation
@@ -64,17 +67,111 @@ class RetryPolicy:
 def make_client(
     *, timeout: float, connect_timeout: float, max_connections: int
 ) -> httpx.AsyncClient:
-    """One pooled client per API; the pool is never smaller than the requests in flight."""
-    return httpx.AsyncClient(
+    """One client per API; it never has fewer connections than the requests in flight.
+    Connections are kept alive (HTTP/1.1) and reused by every request of the run, each
+    in a pool of its own (see ``PerConnectionTransport``)."""
+    return _ApiClient(
+        transport=PerConnectionTransport(max_connections, keepalive_expiry=30.0),
         timeout=httpx.Timeout(timeout, connect=connect_timeout, pool=timeout),
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=30.0,
-        ),
         headers={"User-Agent": "inventory-sync"},
         follow_redirects=False,
     )
+
+
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing: both APIs authenticate with bearer tokens, and
+    reading ``Set-Cookie`` into a jar costs a URL parse per response."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+class _ApiClient(httpx.AsyncClient):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._cookies = _NoCookies()
+
+
+class PerConnectionTransport(httpx.AsyncBaseTransport):
+    """``connections`` single-connection transports; each request takes an idle one
+    and gives it back when its response is closed.
+
+    httpcore's pool walks all its connections twice per request (and, for each idle
+    one, counts the idle ones again, and asks the socket whether it is readable). At
+    16 connections that costs more CPU than the rest of the request: measured with
+    ``make bench`` and a bare client, 3.3 ms per request in one pool of 16 against
+    1.7 ms in 16 pools of one. Keep-alive, reuse and timeouts are httpx's own.
+    """
+
+    def __init__(self, connections: int, *, keepalive_expiry: float) -> None:
+        limits = httpx.Limits(
+            max_connections=1, max_keepalive_connections=1, keepalive_expiry=keepalive_expiry
+        )
+        self._all = tuple(
+            httpx.AsyncHTTPTransport(verify=_tls_context(), limits=limits)
+            for _ in range(max(connections, 1))
+        )
+        self._idle = list(self._all)
+        self._free = anyio.Semaphore(len(self._all))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        wait = request.extensions.get("timeout", {}).get("pool")
+        try:
+            with anyio.fail_after(wait):
+                await self._free.acquire()
+        except TimeoutError as e:
+            raise httpx.PoolTimeout("no connection became free", request=request) from e
+        transport = self._idle.pop()
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._idle.append(transport)
+                self._free.release()
+
+        try:
+            response = await transport.handle_async_request(request)
+        except BaseException:
+            release()
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_Releasing(response.stream, release),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        for transport in self._all:
+            await transport.aclose()
+
+
+class _Releasing(httpx.AsyncByteStream):
+    """A response body that gives its connection back when it is closed."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+        self._stream = stream
+        self._release = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            self._release()
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default verification (certifi, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``),
+    built once: loading the CA bundle costs tens of milliseconds per client."""
+    return httpx.create_ssl_context()
 
 
 @contextlib.contextmanager
@@ -90,7 +187,9 @@ def transport_errors(api: str) -> Iterator[None]:
         ) from e
 
 
-async def post(http: httpx.AsyncClient, api: str, url: str, **kwargs: Any) -> httpx.Response:
+async def post(
+    http: httpx.AsyncClient, api: str, url: str | httpx.URL, **kwargs: Any
+) -> httpx.Response:
     """POST with transport failures mapped to ``TemporaryApiError``; counted in metrics."""
     try:
         with transport_errors(api):

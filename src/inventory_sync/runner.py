@@ -48,10 +48,8 @@ from inventory_sync.pipeline import ChangeHook, PipelineOptions, Stop, sync_prof
 from inventory_sync.profiles import Profile, load_profiles, select_profiles, shard_profiles
 from inventory_sync.settings import Settings
 from inventory_sync.state.base import ProfileLock, StateStore
-from inventory_sync.state.configmap import from_kubeconfig_or_incluster
 from inventory_sync.state.file import FileStateStore
 from inventory_sync.state.record import Props, StateRecord, next_record
-from inventory_sync.state.redis import RedisStateStore
 
 log = get_logger()
 
@@ -110,8 +108,12 @@ class Apis:
 def open_store(settings: Settings) -> StateStore:
     """The configured backend; ``ConfigError`` when it cannot even be set up."""
     holder = holder_identity()
+    # imported here, not at the top: each backend's client library costs tens of
+    # milliseconds of start-up, and a run uses one backend (measured with make bench)
     try:
         if settings.state_backend == "configmap":
+            from inventory_sync.state.configmap import from_kubeconfig_or_incluster
+
             return from_kubeconfig_or_incluster(
                 name=settings.state_configmap,
                 namespace=settings.state_namespace,
@@ -121,6 +123,8 @@ def open_store(settings: Settings) -> StateStore:
                 kubeconfig=settings.kubeconfig,
             )
         if settings.state_backend == "redis":
+            from inventory_sync.state.redis import RedisStateStore
+
             assert settings.redis_url is not None  # checked by Settings
             password = settings.redis_password
             return RedisStateStore(

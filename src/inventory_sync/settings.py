@@ -84,14 +84,14 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("INVENTORY_SYNC_SHARD_INDEX", "JOB_COMPLETION_INDEX"),
     )
 
-    # how
-    page_size: int = Field(default=1000, ge=1, le=5000)
+    # how (defaults measured with `make bench`, see the README's "Performance")
+    page_size: int = Field(default=2000, ge=1, le=5000)
     fluent_concurrency: int = Field(default=4, ge=1, le=64)
     ct_concurrency: int = Field(default=16, ge=1, le=256)
-    batch_size: int = Field(default=25, ge=1, le=100)
-    lookup_chunk_size: int = Field(default=250, ge=1, le=500)
+    batch_size: int = Field(default=100, ge=1, le=100)
+    lookup_chunk_size: int = Field(default=500, ge=1, le=500)
     fluent_slices: int = Field(default=4, ge=1, le=64)
-    full_sync_from: datetime | None = None
+    full_sync_from: datetime | None = None  # where a full sync's slices start; none: no slices
     overlap_seconds: float = Field(default=120.0, ge=0)
     settle_lag_seconds: float = Field(default=30.0, ge=0)
     http_timeout_seconds: float = Field(default=30.0, gt=0)

@@ -16,7 +16,9 @@ graphql-core. Directives in executable documents are not supported (rejected).
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,18 +29,23 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLEnumType,
     GraphQLError,
     GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLInputType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLScalarType,
     GraphQLSchema,
     InlineFragmentNode,
     OperationType,
     SelectionSetNode,
     TypeNameMetaFieldDef,
     VariableDefinitionNode,
+    VariableNode,
     build_schema,
     get_named_type,
     get_operation_ast,
@@ -55,10 +62,17 @@ from graphql.execution.values import VariableValueSource
 from graphql.pyutils import Undefined
 from graphql.utilities import coerce_input_value
 
+SLEEP_QUANTUM_S = 0.005
+"""Shortest wait `GraphQLRuntime.execute` sleeps for between two root fields."""
+
 Resolver = Callable[[dict[str, Any]], Any]
 """Root field resolver: coerced arguments in, JSON-ready value out."""
 
 _Project = Callable[[Any], Any]
+_Coerce = Callable[[Any], Any]
+_Arguments = tuple[tuple[str, str | None, bool], ...]
+_DECLINED: Any = object()
+"""What a compiled coercer returns for a value it leaves to graphql-core."""
 _Selected = tuple[tuple[str, str, _Project | None], ...]
 
 
@@ -78,6 +92,7 @@ class RootField:
     resolve: Resolver
     project: _Project | None
     non_null: bool
+    arguments: _Arguments | None = None  # see `_argument_plan`
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +101,7 @@ class Operation:
     variable_definitions: tuple[VariableDefinitionNode, ...]
     variables: tuple[GraphQLVariableSignature, ...]
     fields: tuple[RootField, ...]
+    coercers: tuple[_Coerce | None, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,16 +146,30 @@ class GraphQLRuntime:
         *,
         field_delay_s: float = 0.0,
     ) -> Result:
-        """Run the operation; `field_delay_s` is slept before each root field."""
+        """Run the operation; each root field costs `field_delay_s`, serially.
+
+        Field n runs once ``n * field_delay_s`` has passed since the start (the last
+        one then ends the request), on an absolute schedule: a busy event loop's
+        lateness is not added again for every field. Waits shorter than
+        `SLEEP_QUANTUM_S` are gathered into the next one, so a field may run up to
+        that much early, but a batch of 100 fields is not 100 timers.
+        """
         coerced = self._coerce_variables(operation, variables or {})
         data: dict[str, Any] = {}
         errors: list[GraphQLError] = []
         nulled = False
-        for field in operation.fields:
+        started = time.monotonic()
+        last = len(operation.fields)
+        for n, field in enumerate(operation.fields, 1):
             if field_delay_s:
-                await anyio.sleep(field_delay_s)
+                wait = started + n * field_delay_s - time.monotonic()
+                if wait >= SLEEP_QUANTUM_S or (n == last and wait > 0):
+                    await anyio.sleep(wait)
             try:
-                value = field.resolve(get_argument_values(field.definition, field.node, coerced))
+                arguments = _fast_arguments(field.arguments, coerced.coerced)
+                if arguments is None:
+                    arguments = get_argument_values(field.definition, field.node, coerced)
+                value = field.resolve(arguments)
             except GraphQLError as error:
                 errors.append(
                     GraphQLError(
@@ -161,14 +191,16 @@ class GraphQLRuntime:
         """
         sources: dict[str, VariableValueSource] = {}
         coerced: dict[str, Any] = {}
-        for signature in operation.variables:
+        for signature, fast in zip(operation.variables, operation.coercers, strict=True):
             value = inputs.get(signature.name, Undefined)
             if value is Undefined:
                 if signature.default is not None or isinstance(signature.type, GraphQLNonNull):
                     break
                 sources[signature.name] = VariableValueSource(signature)
                 continue
-            result = coerce_input_value(value, signature.type)
+            result = _DECLINED if fast is None else fast(value)
+            if result is _DECLINED:
+                result = coerce_input_value(value, signature.type)
             if result is Undefined:
                 break
             sources[signature.name] = VariableValueSource(signature, value)
@@ -217,7 +249,15 @@ class GraphQLRuntime:
             project = _projector(definition.type, nodes, fragments)
             non_null = isinstance(definition.type, GraphQLNonNull)
             fields.append(
-                RootField(key, definition, nodes[0], self._resolvers[name], project, non_null)
+                RootField(
+                    key,
+                    definition,
+                    nodes[0],
+                    self._resolvers[name],
+                    project,
+                    non_null,
+                    _argument_plan(definition, nodes[0]),
+                )
             )
         signatures = [
             get_variable_signature(self.schema, node)
@@ -231,6 +271,7 @@ class GraphQLRuntime:
             tuple(operation.variable_definitions or ()),
             tuple(signatures),  # type: ignore[arg-type]
             tuple(fields),
+            tuple(_coercer(s.type) for s in signatures),  # type: ignore[union-attr]
         )
 
 
@@ -300,6 +341,126 @@ def _wrap_lists(type_: GraphQLOutputType, project: _Project) -> _Project:
         inner = _wrap_lists(type_.of_type, project)
         return lambda values: None if values is None else [inner(value) for value in values]
     return project
+
+
+def _argument_plan(definition: GraphQLField, node: FieldNode) -> _Arguments | None:
+    """``(out name, variable or None when not given, non-null)`` per argument, for a
+    field whose given arguments are all variables and that has no argument defaults;
+    None otherwise (graphql-core's ``get_argument_values`` then does it all)."""
+    given = {argument.name.value: argument.value for argument in node.arguments or ()}
+    plan = []
+    for name, argument in definition.args.items():
+        if argument.default is not None or argument.default_value is not Undefined:
+            return None
+        value = given.get(name)
+        if value is not None and not isinstance(value, VariableNode):
+            return None
+        variable = None if value is None else value.name.value
+        plan.append(
+            (argument.out_name or name, variable, isinstance(argument.type, GraphQLNonNull))
+        )
+    return tuple(plan)
+
+
+def _fast_arguments(plan: _Arguments | None, variables: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The field's arguments as ``get_argument_values`` gives them for the plain case
+    (every non-null argument has a non-null value); None for anything else."""
+    if plan is None:
+        return None
+    out: dict[str, Any] = {}
+    for out_name, variable, non_null in plan:
+        if variable is not None and variable in variables:
+            value = variables[variable]
+            if value is None and non_null:
+                return None
+            out[out_name] = value
+        elif non_null:
+            return None
+    return out
+
+
+def _coercer(type_: GraphQLInputType) -> _Coerce | None:
+    """Compile a coercer that gives what graphql-core's ``coerce_input_value`` gives for
+    plain valid values (exact JSON types, no unknown or missing required fields) and
+    `_DECLINED` for anything else, which graphql-core then coerces (or rejects, with its
+    errors). None: the type has something it does not handle (defaults, oneOf).
+
+    A batch of 100 aliased mutations coerces 100 input objects per request; this is
+    several times faster than the generic walk over the schema types.
+    """
+    if isinstance(type_, GraphQLNonNull):
+        inner = _coercer(type_.of_type)
+        if inner is None:
+            return None
+        return lambda value: _DECLINED if value is None else inner(value)
+    if isinstance(type_, GraphQLList):
+        item = _coercer(type_.of_type)
+        if item is None:
+            return None
+        return functools.partial(_coerce_list, item)
+    if isinstance(type_, GraphQLInputObjectType):
+        if type_.is_one_of:
+            return None
+        fields = []
+        for name, field in type_.fields.items():
+            sub = _coercer(field.type)
+            if sub is None or field.default is not None or field.default_value is not Undefined:
+                return None
+            fields.append(
+                (name, field.out_name or name, sub, isinstance(field.type, GraphQLNonNull))
+            )
+        return functools.partial(
+            _coerce_object, tuple(fields), frozenset(type_.fields), type_.out_type
+        )
+    if isinstance(type_, GraphQLScalarType | GraphQLEnumType):
+        return functools.partial(_coerce_leaf, type_.coerce_input_value)
+    return None
+
+
+def _coerce_list(item: _Coerce, value: Any) -> Any:
+    if value is None:
+        return None
+    if type(value) is not list:  # a single value as a list of one: graphql-core's way
+        return _DECLINED
+    out = []
+    for each in value:
+        coerced = item(each)
+        if coerced is _DECLINED:
+            return _DECLINED
+        out.append(coerced)
+    return out
+
+
+def _coerce_object(
+    fields: tuple[tuple[str, str, _Coerce, bool], ...],
+    known: frozenset[str],
+    out_type: Callable[[dict[str, Any]], Any],
+    value: Any,
+) -> Any:
+    if value is None:
+        return None
+    if type(value) is not dict or not known.issuperset(value):
+        return _DECLINED
+    out: dict[str, Any] = {}
+    for name, out_name, sub, required in fields:
+        if name in value:
+            coerced = sub(value[name])
+            if coerced is _DECLINED:
+                return _DECLINED
+            out[out_name] = coerced
+        elif required:
+            return _DECLINED
+    return out_type(out)
+
+
+def _coerce_leaf(coerce: Callable[[Any], Any], value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        coerced = coerce(value)
+    except Exception:  # graphql-core names the problem
+        return _DECLINED
+    return _DECLINED if coerced is Undefined else coerced
 
 
 def parse_request_body(body: bytes) -> tuple[str, str | None, dict[str, Any] | None]:
