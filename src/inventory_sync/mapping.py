@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
@@ -37,6 +37,7 @@ Mapper = Callable[[SourcePosition], "tuple[str, int] | None"]
 class Mapped:
     wanted: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
+    skipped_refs: list[str] = field(default_factory=list)
     clamped: int = 0
     failures: list[ItemFailure] = field(default_factory=list)
 
@@ -87,6 +88,7 @@ def apply(
             mapped = mapper(SourcePosition(ref, quantity, profile))
             if mapped is None:
                 out.skipped += 1
+                out.skipped_refs.append(ref)
                 continue
             sku, new_quantity = mapped
             if not isinstance(sku, str) or not sku.strip():
@@ -103,4 +105,20 @@ def apply(
             clamped.discard(sku)
         out.wanted[sku] = value
     out.clamped = len(clamped)
+    return out
+
+
+def protected_skus(mapper: Mapper, refs: Iterable[str], profile: str) -> set[str]:
+    """SKUs that positions the job does not write may still stand for, for
+    ``--zero-missing`` to spare: each ref itself, and the SKU the mapper gives it (asked
+    with quantity 0; a mapper that raises or skips it adds nothing more)."""
+    out: set[str] = set()
+    for ref in refs:
+        out.add(ref)
+        try:
+            mapped = mapper(SourcePosition(ref, 0, profile))
+        except Exception:  # noqa: S112 - the operator's code; the ref itself is kept
+            continue
+        if mapped is not None and isinstance(mapped[0], str):
+            out.add(mapped[0])
     return out

@@ -112,7 +112,21 @@ async def sync_profile(
     chunk, gives the writes in flight ``grace_seconds`` and then cancels them."""
     result = PipelineResult()
     stop = Stop(parent=stop)
-    channel_id = await _channel(profile, sink, dry_run=options.dry_run)
+    looked_up: list[str | None] = []
+    with _unwrap_errors():  # a stop also ends a lookup still retrying a failing API
+        async with anyio.create_task_group() as lookup:
+
+            async def cancel_on_stop() -> None:
+                await stop.event.wait()
+                lookup.cancel_scope.cancel()
+
+            lookup.start_soon(cancel_on_stop)
+            looked_up.append(await _channel(profile, sink, dry_run=options.dry_run))
+            lookup.cancel_scope.cancel()
+    if not looked_up:
+        result.stopped = stop.reason
+        return result
+    channel_id = looked_up[0]
     in_flight: dict[str, anyio.Event] = {}
     started = time.monotonic()
     fetching = anyio.CancelScope()
@@ -249,14 +263,19 @@ async def sync_profile(
                 reason=bad.reason,
             )
         wanted = checked.wanted
+        unwritten = [bad.ref for bad in checked.invalid]  # in the master all the same
         if options.mapper is not None:
             mapped = mapping.apply(options.mapper, wanted, profile.name, options.negative)
             wanted, counts.skipped, counts.clamped = mapped.wanted, mapped.skipped, mapped.clamped
+            unwritten.extend(mapped.skipped_refs)
             for failure in mapped.failures:
                 fail(counts, failure.sku, failure.code, failure.message)
         if seen is not None:
             seen.update(wanted)
-            seen.update(bad.ref for bad in checked.invalid)
+            if options.mapper is None:
+                seen.update(unwritten)
+            else:
+                seen.update(mapping.protected_skus(options.mapper, unwritten, profile.name))
         if wanted:
             existing = {} if channel_id is None else await sink.existing(channel_id, list(wanted))
             plan = diff(wanted, existing)
@@ -314,15 +333,28 @@ async def sync_profile(
         async with contextlib.aclosing(pages):
             async for page in pages:
                 checked = check_positions(page, "keep")
-                wanted = checked.wanted
-                if options.mapper is not None:
-                    wanted = mapping.apply(options.mapper, wanted, profile.name, "keep").wanted
-                into.update(wanted)
-                into.update(bad.ref for bad in checked.invalid)
+                unwritten = [bad.ref for bad in checked.invalid]
+                if options.mapper is None:
+                    into.update(checked.wanted)
+                    into.update(unwritten)
+                    continue
+                mapped = mapping.apply(options.mapper, checked.wanted, profile.name, "keep")
+                into.update(mapped.wanted)
+                unwritten += mapped.skipped_refs + [f.sku for f in mapped.failures]
+                into.update(mapping.protected_skus(options.mapper, unwritten, profile.name))
 
     async def zero_missing() -> None:
         """Set to 0 every entry of the channel whose SKU the master did not return."""
         if seen is None or channel_id is None:
+            return
+        if result.counts.failed:
+            # a failed position (a write, or a mapper error) may stand for a SKU the
+            # master has: zero nothing this time; the next clean full run does it
+            log.warning(
+                "inventory_sync.zero_missing_skipped",
+                profile=profile.name,
+                reason=f"{result.counts.failed} position(s) failed",
+            )
             return
         await see_late_positions(seen)
         counts = Counts()

@@ -264,6 +264,18 @@ async def stop_at_deadline(stop: Stop, seconds: float) -> None:
         stop.request(f"run deadline of {seconds:g} s reached")
 
 
+async def _load_early(store: StateStore, profile: str) -> StateRecord | None:
+    """The record as it is before the run; a store that cannot be read now is left to
+    the profile's own read under its lock, which fails that profile (logged, pushed)."""
+    try:
+        return await store.load(profile)
+    except StateFormatError:
+        raise
+    except StateError as e:
+        log.warning("inventory_sync.state_unreadable", profile=profile, error=str(e))
+        return None
+
+
 def joins_previous(window: Window, previous: StateRecord | None) -> bool:
     """True when the window starts at or before the saved end: advancing loses nothing."""
     previous_end = None if previous is None else previous.previous_end
@@ -298,7 +310,9 @@ async def run(
     store = open_store(settings)
     try:
         await _check(store, settings)
-        previous = {p.name: await store.load(p.name) for p in profiles}
+        # read once before anything is written, so a record in the wrong shape is a
+        # configuration error (exit 2); each profile reads its record again under its lock
+        previous = {p.name: await _load_early(store, p.name) for p in profiles}
         pipeline = PipelineOptions(
             workers=settings.ct_concurrency,
             chunk_size=settings.lookup_chunk_size,
@@ -310,10 +324,8 @@ async def run(
             mapper=mapper,
             zero_missing=options.zero_missing,
         )
-        windows = {
-            p.name: choose_window(options, previous[p.name], p, run_start, settings)
-            for p in profiles
-        }
+        for p in profiles:  # flags that cannot work fail here, before anything is written
+            choose_window(options, previous[p.name], p, run_start, settings)
         summaries: dict[str, RunSummary] = {}
         stop = Stop()
         async with anyio.create_task_group() as guards:
@@ -321,12 +333,16 @@ async def run(
             guards.start_soon(stop_at_deadline, stop, settings.run_deadline_seconds)
             async with connect(settings, documents) as apis, anyio.create_task_group() as tg:
                 for profile in profiles:
-                    window = windows[profile.name]
 
-                    async def one(profile: Profile = profile, window: Window = window) -> None:
+                    def window_for(
+                        record: StateRecord | None, profile: Profile = profile
+                    ) -> Window:
+                        return choose_window(options, record, profile, run_start, settings)
+
+                    async def one(profile: Profile = profile) -> None:
                         summaries[profile.name] = await run_profile(
                             profile,
-                            window,
+                            window_for,
                             previous[profile.name],
                             apis,
                             store,
@@ -358,7 +374,7 @@ class Reporting:
 
 async def run_profile(
     profile: Profile,
-    window: Window,
+    window_for: Callable[[StateRecord | None], Window],
     previous: StateRecord | None,
     apis: Apis,
     store: StateStore,
@@ -370,9 +386,15 @@ async def run_profile(
     reporting: Reporting | None = None,
     fail_if_locked: bool = False,
 ) -> RunSummary:
-    """Lock, sync, save the state, log the summary, push the metrics — the last two
-    also when the run fails or is cancelled."""
+    """Lock, read the state, sync its window, save the state, log the summary, push the
+    metrics — the last two also when the run fails or is cancelled.
+
+    ``previous`` is the record as read before the run started; the record is read again
+    once the lock is held (a run or ``state reset`` may have changed it meanwhile), and
+    ``window_for`` turns it into the window to sync.
+    """
     started = clock()
+    window = window_for(previous)
     summary = RunSummary(
         profile=profile.name,
         status=RunStatus.FAILED,
@@ -389,13 +411,15 @@ async def run_profile(
                 await _sync(profile, window, apis, options, summary, on_change, stop)
             else:
                 async with store.lock(profile.name) as lock:
+                    previous = saved = await store.load(profile.name)
+                    window = summary.window = window_for(previous)
                     await _sync(profile, window, apis, options, summary, on_change, stop)
                     saved = await _save(profile, window, previous, store, lock, summary, clock)
     except LockHeldError as e:
         summary.status = RunStatus.FAILED if fail_if_locked else RunStatus.SKIPPED
         summary.error = str(e)
         log.warning("inventory_sync.profile_locked", profile=profile.name, holder=e.holder)
-    except StateError as e:
+    except (StateError, StateFormatError) as e:
         summary.status = RunStatus.FAILED
         summary.error = f"state store: {e}"
         log.error("inventory_sync.state_error", profile=profile.name, error=str(e))
@@ -483,8 +507,7 @@ async def _report(
         metrics.window_start.set(0 if start is None else start.timestamp())
         metrics.window_end.set(summary.window.end.timestamp())
     previous_end = None if saved is None else saved.previous_end
-    if previous_end is not None:
-        metrics.lag.set((now - previous_end).total_seconds())
+    metrics.set_lag(None if previous_end is None else (now - previous_end).total_seconds())
     status = {"SUCCESSFUL": "success", "FAILED": "failed", "SKIPPED": "skipped"}
     metrics.set_status(status[summary.status.value], at=now.timestamp())  # type: ignore[arg-type]
     reporting.registries[summary.profile] = metrics.registry
@@ -495,7 +518,7 @@ async def _report(
             reporting.pushgateway_url,
             job=reporting.job,
             grouping_key={"profile": summary.profile, **dict(reporting.grouping)},
-            registry=metrics.registry,
+            registry=metrics.to_push(),
             timeout_seconds=reporting.timeout_seconds,
         )
     except MetricsPushError as e:

@@ -311,3 +311,65 @@ def test_zero_missing_keeps_skus_the_master_changed_within_the_settle_lag(
     assert result.returncode == 0, result.stdout
     assert ct.entries("eu-warehouse")["fresh"] == 6  # not zeroed; the next run writes 8
     assert result.summary("eu")["zeroed"] == 7
+
+
+def test_zero_missing_with_a_renaming_mapper_spares_what_the_master_has(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    """Invalid positions are spared under their mapped SKU, not only their ref."""
+    ct.add_channel("eu-warehouse")
+    fluent.upsert_position("AGG_EU", "A", "A", 5, updated_on=OLD)
+    fluent.upsert_position("AGG_EU", "bad", "bad", None, updated_on=OLD)
+    ct.add_entry("CT-A", "eu-warehouse", 1)
+    ct.add_entry("CT-bad", "eu-warehouse", 3)  # the master has "bad", unusable quantity
+    ct.add_entry("CT-gone", "eu-warehouse", 4)
+    job.profiles(("eu", "eu-warehouse", "AGG_EU"))
+
+    result = job.run(
+        "run", "--full", "--zero-missing", env=mapper_env(job, "sample_mappers:prefixed")
+    )
+
+    assert result.returncode == 0, result.stdout
+    assert ct.entries("eu-warehouse") == {"CT-A": 5, "CT-bad": 3, "CT-gone": 0}
+    assert result.summary("eu")["zeroed"] == 1
+
+
+def test_zero_missing_with_an_allow_list_spares_skipped_refs(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    ct.add_channel("eu-warehouse")
+    for ref, quantity in (("A", 5), ("C", 6)):
+        fluent.upsert_position("AGG_EU", ref, ref, quantity, updated_on=OLD)
+    ct.add_entry("C", "eu-warehouse", 2)  # not on the allow list: not this job's to touch
+    ct.add_entry("gone", "eu-warehouse", 4)
+    job.profiles(("eu", "eu-warehouse", "AGG_EU"))
+
+    result = job.run(
+        "run", "--full", "--zero-missing", env=mapper_env(job, "sample_mappers:allow_list")
+    )
+
+    assert result.returncode == 0, result.stdout
+    assert ct.entries("eu-warehouse") == {"A": 5, "C": 2, "gone": 0}
+
+
+def test_zero_missing_zeroes_nothing_when_a_position_failed(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    """A mapper error hides which SKU the position stands for: zeroing could take stock
+    the master has (here B) off sale, so a run with failures zeroes nothing."""
+    ct.add_channel("eu-warehouse")
+    for ref, quantity in (("A", 5), ("B", 7)):
+        fluent.upsert_position("AGG_EU", ref, ref, quantity, updated_on=OLD)
+    ct.add_entry("B", "eu-warehouse", 7)
+    ct.add_entry("gone", "eu-warehouse", 4)
+    job.profiles(("eu", "eu-warehouse", "AGG_EU"))
+
+    result = job.run(
+        "run", "--full", "--zero-missing", env=mapper_env(job, "sample_mappers:fragile")
+    )
+
+    assert result.returncode == 1
+    assert ct.entries("eu-warehouse") == {"A": 5, "B": 7, "gone": 4}
+    assert result.summary("eu")["zeroed"] == 0
+    (skipped,) = result.named("inventory_sync.zero_missing_skipped")
+    assert "1 position(s) failed" in skipped["reason"]

@@ -264,3 +264,48 @@ def test_sigterm_mid_run_stops_fetching_saves_failed_state_and_exits_non_zero(
     fluent.latency_ms = 0
     assert job.run("run", env=SMALL).returncode == 0
     assert ct.entries("eu-warehouse") == expected
+
+
+def test_sigterm_while_the_channel_lookup_keeps_failing_ends_the_run_within_the_grace(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    """A stop also ends the lookups before the first page: a failing commercetools must
+    not keep the pod past its termination grace (SIGKILL: no state, no metrics)."""
+    seed(fluent, ct, n=5)
+    job.profiles(EU)
+    ct.faults.add(Fault("status", on="query", status=503, rate=1.0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inventory_sync", "run"],
+        env={
+            **job.env,
+            **SMALL,
+            "INVENTORY_SYNC_RETRY_ATTEMPTS": "50",
+            "INVENTORY_SYNC_RETRY_TIMEOUT_SECONDS": "120",
+            "INVENTORY_SYNC_RETRY_WAIT_INITIAL_SECONDS": "0.2",
+            "INVENTORY_SYNC_RETRY_WAIT_MAX_SECONDS": "0.5",
+        },
+        cwd=job.workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if json.loads(line)["event"] == "inventory_sync.retry_scheduled":
+            break
+    sent_at = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=30)
+
+    assert process.returncode == 1
+    assert time.monotonic() - sent_at < 5
+    (summary,) = [
+        e
+        for e in map(json.loads, out.splitlines())
+        if e["event"] == "inventory_sync.profile_finished"
+    ]
+    assert "SIGTERM received" in summary["error"]
+    state = job.state("eu")
+    assert state is not None
+    assert state["previousEndDate"] is None
+    assert state["lastRun"]["status"] == "FAILED"
