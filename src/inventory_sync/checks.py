@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from inventory_sync.documents import Documents
-from inventory_sync.errors import InventorySyncError
+from inventory_sync.errors import ChannelNotFoundError, InventorySyncError
 from inventory_sync.fluent import FluentSource
+from inventory_sync.mapping import load_mapper
 from inventory_sync.metrics import check_pushgateway
 from inventory_sync.model import Position, Window, truncate_to_millis
 from inventory_sync.profiles import Profile, load_profiles
@@ -70,6 +71,15 @@ async def run_checks(settings: Settings) -> list[Check]:
 
     await check("graphql documents", graphql_documents)
 
+    if settings.mapper is not None:
+        spec = settings.mapper
+
+        async def mapper() -> str:
+            load_mapper(spec)
+            return f"{spec} loads and takes a position"
+
+        await check("mapper", mapper)
+
     # answer quickly: a check is run by a person (or helm test) waiting for it
     quick = settings.model_copy(update={"retry_attempts": 2, "retry_timeout_seconds": 10.0})
     async with connect(quick, documents) as apis:
@@ -88,7 +98,12 @@ async def run_checks(settings: Settings) -> list[Check]:
         for profile in profiles:
 
             async def channel(p: Profile = profile) -> str:
-                return f"id {await apis.sink.channel_id(p.ct_channel_key)}"
+                try:
+                    return f"id {await apis.sink.channel_id(p.ct_channel_key)}"
+                except ChannelNotFoundError as e:
+                    if p.ensure_channel and e.code == "ChannelNotFound":
+                        return "missing; the first run creates it (ensureChannel)"
+                    raise
 
             async def catalogue(p: Profile = profile) -> str:
                 pages = sample.pages(p.fluent_catalogue_ref, p.statuses, window)

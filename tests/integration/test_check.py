@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.emulators.commercetools import CommercetoolsEmulator
+from tests.emulators.faults import Fault
 from tests.emulators.fluent import FluentEmulator
 
 from .conftest import Job, Result
@@ -105,3 +108,58 @@ def test_a_missing_channel_fails_its_profile_only(ready: Job, ct: CommercetoolsE
         "FAIL",
         "commercetools: no channel with key 'mars-warehouse'",
     )
+
+
+def test_ensure_channel_makes_a_missing_channel_pass(ready: Job) -> None:
+    (ready.workdir / "profiles.yaml").write_text(
+        "profiles:\n"
+        "  - name: eu\n"
+        "    ctChannelKey: new-warehouse\n"
+        "    fluentAggregateVirtualCatalogueRef: AGG_EU\n"
+        "    ensureChannel: true\n"
+    )
+    result = ready.run("check")
+    assert result.returncode == 0, result.stdout
+    assert lines(result)["[eu] channel 'new-warehouse'"] == (
+        "ok",
+        "missing; the first run creates it (ensureChannel)",
+    )
+
+
+def test_a_mapper_that_cannot_be_imported_fails_the_check(ready: Job) -> None:
+    result = ready.run("check", env={"INVENTORY_SYNC_MAPPER": "no_such_module:mapper"})
+    assert result.returncode == 1
+    mark, detail = lines(result)["mapper"]
+    assert mark == "FAIL"
+    assert "INVENTORY_SYNC_MAPPER='no_such_module:mapper': cannot be imported" in detail
+
+
+def test_a_mapper_that_loads_passes(ready: Job) -> None:
+    plugins = Path(__file__).parent / "plugins"
+    env = {
+        "INVENTORY_SYNC_MAPPER": "sample_mappers:prefixed",
+        "PYTHONPATH": f"{ready.env['PYTHONPATH']}:{plugins}",
+    }
+    result = ready.run("check", env=env)
+    assert result.returncode == 0, result.stdout
+    assert lines(result)["mapper"][0] == "ok"
+
+
+def test_a_failing_catalogue_query_is_named(ready: Job, fluent: FluentEmulator) -> None:
+    fluent.faults.add(Fault("status", on="graphql", status=403, rate=1.0))
+    result = ready.run("check")
+    assert result.returncode == 1
+    got = lines(result)
+    assert got["fluent token"][0] == "ok"
+    assert got["[eu] catalogue 'AGG_EU'"][0] == "FAIL"
+    assert "403" in got["[eu] catalogue 'AGG_EU'"][1]
+
+
+def test_commercetools_down_after_the_token_is_named(ready: Job, ct: CommercetoolsEmulator) -> None:
+    ct.faults.add(Fault("status", on="query", status=503, rate=1.0))
+    result = ready.run("check")
+    assert result.returncode == 1
+    got = lines(result)
+    assert got["commercetools token"][0] == "ok"
+    assert got["[eu] channel 'eu-warehouse'"][0] == "FAIL"
+    assert "503" in got["[eu] channel 'eu-warehouse'"][1]
