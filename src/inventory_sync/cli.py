@@ -131,7 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         sync_logging.configure()
         return _config_error(e)
-    sync_logging.configure(settings.log_level, settings.log_format)
+    # `state show` prints a JSON document on stdout (for jq): its log lines go to stderr
+    logs = sys.stderr if args.command == "state" else None
+    sync_logging.configure(settings.log_level, settings.log_format, stream=logs)
     for name in unknown_variables():
         log.warning("inventory_sync.unknown_setting", variable=name, hint="a typo? it is ignored")
     if args.command == "state":
@@ -149,10 +151,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             fail_if_locked=args.fail_if_locked,
             shard=args.shard,
         )
+        shard_index, shard_count = args.shard or (settings.shard_index or 0, settings.shards)
         reporting = Reporting(
             pushgateway_url=settings.pushgateway_url,
             job=settings.metrics_job,
-            grouping=(("shard", str(settings.shard_index)),) if settings.shards > 1 else (),
+            grouping=(("shard", str(shard_index)),) if shard_count > 1 else (),
             timeout_seconds=settings.pushgateway_timeout_seconds,
         )
         if settings.pushgateway_url is None:

@@ -91,7 +91,9 @@ def _edges(body: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], bool]:
     try:
         connection = body["data"]["virtualPositions"]
         if connection is None:
-            return [], False
+            # not "no positions" (that is an empty edges list): ending here would let
+            # the window advance past positions never read
+            raise BadResponseError("fluent", "virtualPositions is null, with no errors")
         edges = connection.get("edges") or []
         page_info = connection.get("pageInfo") or {}
     except (KeyError, TypeError, AttributeError) as e:

@@ -98,7 +98,8 @@ class GraphQLClient:
             if response.status_code == 401:
                 raise AuthError(
                     self.api,
-                    f"{self._url} answered 401 to a fresh token from {self._tokens.api}",
+                    f"{self._url} answered 401 to a fresh token from {self._tokens.api} "
+                    f"for {self._tokens.who}",
                     code="401",
                 )
         raise_for_temporary_status(self.api, response)

@@ -100,7 +100,9 @@ class Settings(BaseSettings):
     conflict_retries: int = Field(default=3, ge=0, le=20)
     max_failures: int = Field(default=1000, ge=0)
     progress_seconds: float = Field(default=10.0, gt=0)
-    run_deadline_seconds: float = Field(default=240.0, ge=0)
+    run_deadline_seconds: float = Field(
+        default=210.0, ge=0
+    )  # < the chart's 240 s activeDeadlineSeconds
     stop_grace_seconds: float = Field(default=20.0, ge=0)
     retry_attempts: int = Field(default=5, ge=1, le=50)
     retry_timeout_seconds: float = Field(default=120.0, gt=0)

@@ -68,7 +68,8 @@ class Job:
             cwd=self.workdir,
             check=False,
         )
-        return Result(done.returncode, done.stdout, done.stderr, log_events(done.stdout))
+        events = log_events(done.stdout) + log_events(done.stderr)
+        return Result(done.returncode, done.stdout, done.stderr, events)
 
 
 def log_events(stdout: str) -> list[dict[str, Any]]:

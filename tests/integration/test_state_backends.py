@@ -76,8 +76,7 @@ def seed(fluent: FluentEmulator, ct: CommercetoolsEmulator, n: int = 20) -> dict
 def shown(job: Job, env: dict[str, str]) -> dict[str, Any]:
     result = job.run("state", "show", env=env)
     assert result.returncode == 0, result.stderr
-    document = "\n".join(line for line in result.stdout.splitlines() if not line.startswith('{"'))
-    records: dict[str, Any] = json.loads(document)
+    records: dict[str, Any] = json.loads(result.stdout)  # only the document: logs go to stderr
     return records
 
 

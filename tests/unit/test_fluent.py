@@ -6,7 +6,13 @@ import httpx
 import pytest
 import respx
 
-from inventory_sync.errors import AuthError, GraphQLError, PagingError, TemporaryApiError
+from inventory_sync.errors import (
+    AuthError,
+    BadResponseError,
+    GraphQLError,
+    PagingError,
+    TemporaryApiError,
+)
 from inventory_sync.fluent import FluentSource
 from inventory_sync.model import Position, Window
 
@@ -204,6 +210,19 @@ async def test_a_second_401_names_the_api_and_is_not_retried_forever() -> None:
     respx.post(f"{FLUENT}/oauth/token").mock(return_value=token_answer())
     graphql = respx.post(f"{FLUENT}/graphql").mock(return_value=httpx.Response(401))
     async with httpx.AsyncClient() as http:
-        with pytest.raises(AuthError, match=r"fluent.*401 to a fresh token from fluent-auth"):
+        with pytest.raises(AuthError, match=r"fluent.*401 to a fresh token from fluent-auth") as e:
             await collect(FluentSource(fluent_client(http), page_size=1))
     assert graphql.call_count == 2
+    assert "for user 'user' with client 'client'" in str(e.value)
+    assert "secret" not in str(e.value)
+
+
+@respx.mock
+async def test_a_null_connection_without_errors_is_a_bad_answer_not_the_end() -> None:
+    respx.post(f"{FLUENT}/oauth/token").mock(return_value=token_answer())
+    respx.post(f"{FLUENT}/graphql").mock(
+        return_value=httpx.Response(200, json={"data": {"virtualPositions": None}})
+    )
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(BadResponseError, match="virtualPositions is null"):
+            await collect(FluentSource(fluent_client(http), page_size=2))
