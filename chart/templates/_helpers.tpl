@@ -115,6 +115,18 @@ ctClientSecret: INVENTORY_SYNC_CT_CLIENT_SECRET
 {{- if gt (int .Values.shards) (len .Values.profiles) }}
 {{- fail (printf "shards: %d is more than the %d profile(s) in profiles; some pods would have nothing to do" (int .Values.shards) (len .Values.profiles)) }}
 {{- end }}
+{{- if and (gt (int .Values.shards) 1) (not (kindIs "invalid" .Values.maxFailedIndexes)) }}
+{{- if gt (int .Values.maxFailedIndexes) (int .Values.shards) }}
+{{- fail (printf "maxFailedIndexes: %d is more than shards (%d); Kubernetes allows at most the number of indexes" (int .Values.maxFailedIndexes) (int .Values.shards)) }}
+{{- end }}
+{{- end }}
+{{- if le (int .Values.shards) 1 }}
+{{- range $i, $rule := (.Values.podFailurePolicy | default dict).rules }}
+{{- if eq $rule.action "FailIndex" }}
+{{- fail (printf "podFailurePolicy.rules[%d].action: FailIndex fails one shard's index and needs shards > 1 (backoffLimitPerIndex); use FailJob with one shard" $i) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- /* after its deadline the job lets work in flight finish for INVENTORY_SYNC_STOP_GRACE_SECONDS (default 20) */}}
 {{- $grace := 20.0 }}
 {{- if hasKey .Values.config "INVENTORY_SYNC_STOP_GRACE_SECONDS" }}

@@ -12,7 +12,7 @@ Streams are bounded, so the positions in memory are at most about
 (a page per slice waiting to be sent, two in the stream, one being chunked; a chunk
 per worker and as many in the chunk stream) — only ``--zero-missing`` keeps every SKU.
 A SKU that shows up again while an earlier chunk holding it is still in flight waits
-for that chunk, so the one seen last is also written last.
+for that chunk, so the one seen last is also written last, and is counted once.
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ class _Chunk:
     positions: list[Position]
     done: anyio.Event = field(default_factory=anyio.Event)
     wait_for: list[anyio.Event] = field(default_factory=list)
+    repeats: int = 0  # refs an earlier chunk still in flight holds: counted there
 
 
 async def sync_profile(
@@ -221,6 +222,7 @@ async def sync_profile(
                     earlier = in_flight.get(ref)
                     if earlier is not None and earlier is not chunk.done:
                         chunk.wait_for.append(earlier)
+                        chunk.repeats += 1
                     in_flight[ref] = chunk.done
                 chunk.positions.append(position)
                 if len(chunk.positions) >= options.chunk_size:
@@ -239,7 +241,7 @@ async def sync_profile(
                 try:
                     for event in chunk.wait_for:
                         await event.wait()
-                    await process(chunk.positions)
+                    await process(chunk.positions, chunk.repeats)
                 finally:
                     for position in chunk.positions:
                         ref = position.product_ref
@@ -247,11 +249,11 @@ async def sync_profile(
                             del in_flight[ref]
                     chunk.done.set()
 
-    async def process(positions: list[Position]) -> None:
+    async def process(positions: list[Position], repeats: int = 0) -> None:
         negative = "keep" if options.mapper is not None else options.negative
         checked = check_positions(positions, negative)
         counts = Counts(
-            fetched=len(positions) - checked.duplicates,
+            fetched=len(positions) - checked.duplicates - repeats,
             invalid=len(checked.invalid),
             clamped=checked.clamped,
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,19 @@ NAMESPACE = "sync"
 # The Kubernetes version rendered for and validated against (kubernetes-validate ships its
 # schemas offline); also the version this helm's client speaks.
 KUBE_VERSION = "1.35.0"
+
+
+def oldest_kube_version(chart: Path = CHART) -> str:
+    """The lowest version Chart.yaml's kubeVersion admits (">=1.29.0-0" → "1.29.0")."""
+    constraint = yaml.safe_load((chart / "Chart.yaml").read_text(encoding="utf-8"))["kubeVersion"]
+    found = re.fullmatch(r">=\s*v?(\d+)\.(\d+)\.(\d+)(-0)?", str(constraint).strip())
+    assert found, f"Chart.yaml kubeVersion {constraint!r} is not a plain lower bound"
+    return ".".join(found.groups()[:3])
+
+
+# The oldest version the chart claims (Chart.yaml kubeVersion): also rendered and validated.
+OLDEST_KUBE_VERSION = oldest_kube_version()
+KUBE_VERSIONS = sorted({KUBE_VERSION, OLDEST_KUBE_VERSION})
 
 CREDENTIAL_FILES = {
     "fluentUsername": "INVENTORY_SYNC_FLUENT_USERNAME",
@@ -64,7 +78,9 @@ class Helm:
             check=False,
         )
 
-    def template(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    def template(
+        self, *args: str | Path, kube_version: str = KUBE_VERSION
+    ) -> subprocess.CompletedProcess[str]:
         return self.run(
             "template",
             RELEASE,
@@ -72,7 +88,7 @@ class Helm:
             "--namespace",
             NAMESPACE,
             "--kube-version",
-            KUBE_VERSION,
+            kube_version,
             *args,
         )
 
@@ -177,7 +193,12 @@ class Rendered:
 
 
 def render(
-    helm: Helm, case: str, extra: Mapping[str, Any] | None = None, tmp: Path | None = None
+    helm: Helm,
+    case: str,
+    extra: Mapping[str, Any] | None = None,
+    tmp: Path | None = None,
+    *,
+    kube_version: str = KUBE_VERSION,
 ) -> Rendered:
     args: list[str | Path] = []
     if case != "default":
@@ -187,7 +208,7 @@ def render(
         extra_file = tmp / "extra-values.yaml"
         extra_file.write_text(yaml.safe_dump(dict(extra)), encoding="utf-8")
         args += ["--values", extra_file]
-    done = helm.template(*args)
+    done = helm.template(*args, kube_version=kube_version)
     assert done.returncode == 0, done.stderr
     docs = [d for d in yaml.safe_load_all(done.stdout) if d]
     return Rendered(values_of(case, extra), docs, done.stdout)
@@ -197,3 +218,9 @@ def render(
 def rendered(helm: Helm) -> dict[str, Rendered]:
     """Every case (defaults and each chart/ci/*-values.yaml), rendered once per session."""
     return {case: render(helm, case) for case in CASES}
+
+
+@pytest.fixture(scope="session")
+def rendered_oldest(helm: Helm) -> dict[str, Rendered]:
+    """Every case rendered for the oldest Kubernetes the chart claims (Chart.yaml)."""
+    return {case: render(helm, case, kube_version=OLDEST_KUBE_VERSION) for case in CASES}

@@ -18,6 +18,7 @@ from .conftest import (
     CREDENTIAL_FILES,
     KUBE_VERSION,
     NAMESPACE,
+    OLDEST_KUBE_VERSION,
     SECRETS_DIR,
     WRITABLE,
     Helm,
@@ -33,17 +34,64 @@ def fullname(r: Rendered) -> str:
     return str(r.values["fullnameOverride"] or "inv-inventory-sync")
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_every_object_is_valid_for_kubernetes(rendered: dict[str, Rendered], case: str) -> None:
-    r = rendered[case]
+def _validate(r: Rendered, case: str, version: str) -> None:
     assert r.docs
     for doc in r.docs:
         name = f"{doc['kind']}/{doc['metadata']['name']}"
         try:
-            kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+            kubernetes_validate.validate(doc, version, strict=True)
         except kubernetes_validate.ValidationError as e:
             where = "/".join(str(p) for p in e.path)
-            pytest.fail(f"{case}: {name} at {where}: {e.message}", pytrace=False)
+            pytest.fail(
+                f"{case} (Kubernetes {version}): {name} at {where}: {e.message}", pytrace=False
+            )
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_object_is_valid_for_kubernetes(rendered: dict[str, Rendered], case: str) -> None:
+    _validate(rendered[case], case, KUBE_VERSION)
+
+
+def test_the_oldest_kubernetes_the_chart_claims_has_schemas() -> None:
+    """kubernetes-validate ships Chart.yaml's lower bound, so the next test really checks it."""
+    shipped = kubernetes_validate.utils.all_versions()
+    assert kubernetes_validate.utils.major_minor(OLDEST_KUBE_VERSION) in {
+        kubernetes_validate.utils.major_minor(v) for v in shipped
+    }, f"kubernetes-validate has no schemas for {OLDEST_KUBE_VERSION} (it has {shipped})"
+    assert OLDEST_KUBE_VERSION != KUBE_VERSION
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_object_is_valid_for_the_oldest_kubernetes_the_chart_claims(
+    rendered_oldest: dict[str, Rendered], case: str
+) -> None:
+    _validate(rendered_oldest[case], case, OLDEST_KUBE_VERSION)
+
+
+def test_helm_refuses_a_kubernetes_older_than_the_chart_claims(helm: Helm) -> None:
+    major, minor, _ = OLDEST_KUBE_VERSION.split(".")
+    older = f"{major}.{int(minor) - 1}.0"
+    done = helm.template(kube_version=older)
+    assert done.returncode != 0
+    assert "kubeVersion" in done.stderr or "incompatible" in done.stderr, done.stderr
+
+
+def _pod_conditions(r: Rendered) -> list[dict[str, object]]:
+    policy = r.job_spec.get("podFailurePolicy") or {"rules": []}
+    return [c for rule in policy["rules"] for c in rule.get("onPodConditions", [])]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_pod_condition_of_the_failure_policy_has_a_status(
+    rendered: dict[str, Rendered], case: str
+) -> None:
+    """A CronJob's jobTemplate gets no defaulted `status` (kubernetes/kubernetes#131512):
+    without one the API server refuses the CronJob ("onPodConditions[0].status: Required")."""
+    conditions = _pod_conditions(rendered[case])
+    assert conditions, "the default policy ignores disruptions"
+    for condition in conditions:
+        assert condition.get("status") in {"True", "False", "Unknown"}, condition
+    assert {"type": "DisruptionTarget", "status": "True"} in conditions
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -72,7 +120,10 @@ def test_cronjob_fields_come_from_values(rendered: dict[str, Rendered], case: st
     assert spec["successfulJobsHistoryLimit"] == v["successfulJobsHistoryLimit"]
     assert spec["failedJobsHistoryLimit"] == v["failedJobsHistoryLimit"]
     job = r.job_spec
-    assert job["backoffLimit"] == v["backoffLimit"]
+    if v["shards"] > 1:  # per shard: see test_a_failing_shard_does_not_end_the_others
+        assert job["backoffLimitPerIndex"] == v["backoffLimit"]
+    else:
+        assert job["backoffLimit"] == v["backoffLimit"]
     assert job["activeDeadlineSeconds"] == v["activeDeadlineSeconds"]
     assert job["ttlSecondsAfterFinished"] == v["ttlSecondsAfterFinished"]
     assert job["podFailurePolicy"] == v["podFailurePolicy"]
@@ -100,6 +151,10 @@ def test_cronjob_defaults(rendered: dict[str, Rendered]) -> None:
     assert r.job_spec["podFailurePolicy"]["rules"][0] == {
         "action": "FailJob",
         "onExitCodes": {"containerName": "inventory-sync", "operator": "In", "values": [2]},
+    }
+    assert r.job_spec["podFailurePolicy"]["rules"][1] == {
+        "action": "Ignore",
+        "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
     }
     assert r.container["image"] == "inventory-sync:0.1.0"
     assert r.container["args"] == ["run"]
@@ -162,6 +217,58 @@ def test_indexed_job_with_one_pod_per_shard(rendered: dict[str, Rendered], case:
 def test_sharded_case_is_sharded(rendered: dict[str, Rendered]) -> None:
     assert rendered["sharded"].job_spec["completions"] == 3
     assert rendered["default"].job_spec["completions"] == 1
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_failing_shard_does_not_end_the_others(rendered: dict[str, Rendered], case: str) -> None:
+    """Sharded, retries are counted per index and a failed index stops no other: a global
+    backoffLimit would fail the Job at the first failing shard and kill the rest mid-run."""
+    r = rendered[case]
+    job = r.job_spec
+    shards = r.values["shards"]
+    if shards == 1:
+        assert job["backoffLimit"] == r.values["backoffLimit"]
+        assert "backoffLimitPerIndex" not in job
+        assert "maxFailedIndexes" not in job
+        return
+    assert job["backoffLimitPerIndex"] == r.values["backoffLimit"]
+    assert job["maxFailedIndexes"] == shards  # the default: never stop the other shards
+    # left to its default (unlimited with backoffLimitPerIndex); 0 would end every shard
+    assert "backoffLimit" not in job
+    # only the other policy rules stop the whole Job; none of them fails on a shard's error
+    for rule in job["podFailurePolicy"]["rules"]:
+        if rule["action"] == "FailJob":
+            assert rule["onExitCodes"]["values"] == [2]  # configuration: the same for all
+
+
+def test_sharded_retries_and_failed_shards_are_values(helm: Helm, tmp_path: Path) -> None:
+    extra = {
+        "backoffLimit": 2,
+        "maxFailedIndexes": 1,
+        "podFailurePolicy": {
+            "rules": [
+                {
+                    "action": "FailIndex",
+                    "onExitCodes": {
+                        "containerName": "inventory-sync",
+                        "operator": "In",
+                        "values": [2],
+                    },
+                }
+            ]
+        },
+    }
+    r = render(helm, "sharded", extra, tmp_path)
+    job = r.job_spec
+    assert (job["backoffLimitPerIndex"], job["maxFailedIndexes"]) == (2, 1)
+    assert "backoffLimit" not in job
+    assert job["podFailurePolicy"] == extra["podFailurePolicy"]
+    _validate(r, "sharded with FailIndex", KUBE_VERSION)
+    _validate(
+        render(helm, "sharded", extra, tmp_path, kube_version=OLDEST_KUBE_VERSION),
+        "sharded with FailIndex",
+        OLDEST_KUBE_VERSION,
+    )
 
 
 @pytest.mark.parametrize("case", CASES)

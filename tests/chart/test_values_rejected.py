@@ -42,10 +42,25 @@ SCHEMA_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("bad-schedule", {"schedule": "every five minutes"}, ["/schedule"]),
     ("negative-backoff", {"backoffLimit": -1}, ["/backoffLimit"]),
     ("zero-shards", {"shards": 0}, ["/shards"]),
+    ("negative-max-failed-indexes", {"maxFailedIndexes": -1}, ["/maxFailedIndexes"]),
     ("redis-without-url", {"state": {"backend": "redis"}}, ["/state/redis/url"]),
     ("config-not-a-setting", {"config": {"page_size": 10}}, ["/config", "page_size"]),
     ("bad-fluent-url", {"fluent": {"url": "acme.fluentretail.com"}}, ["/fluent/url"]),
     ("pull-policy", {"image": {"pullPolicy": "Sometimes"}}, ["/image/pullPolicy"]),
+    (
+        "pod-condition-without-status",
+        {
+            "podFailurePolicy": {
+                "rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]
+            }
+        },
+        ["/podFailurePolicy/rules/0/onPodConditions/0", "status"],
+    ),
+    (
+        "pod-failure-policy-unknown-action",
+        {"podFailurePolicy": {"rules": [{"action": "Retry"}]}},
+        ["/podFailurePolicy/rules/0/action"],
+    ),
 ]
 
 TEMPLATE_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
@@ -55,6 +70,20 @@ TEMPLATE_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         ["profiles[1].name", '"eu"'],
     ),
     ("more-shards-than-profiles", {"shards": 2}, ["shards: 2", "1 profile"]),
+    (
+        "more-failed-indexes-than-shards",
+        {"shards": 2, "maxFailedIndexes": 3, "profiles": [PROFILE, {**PROFILE, "name": "us"}]},
+        ["maxFailedIndexes: 3", "shards (2)"],
+    ),
+    (
+        "fail-index-without-shards",
+        {
+            "podFailurePolicy": {
+                "rules": [{"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [2]}}]
+            }
+        },
+        ["podFailurePolicy.rules[0].action", "FailIndex", "shards > 1"],
+    ),
     (
         "run-deadline-not-below-active-deadline",
         {"runDeadlineSeconds": 225},

@@ -309,3 +309,48 @@ def test_sigterm_while_the_channel_lookup_keeps_failing_ends_the_run_within_the_
     assert state is not None
     assert state["previousEndDate"] is None
     assert state["lastRun"]["status"] == "FAILED"
+
+
+@pytest.mark.parametrize(
+    ("target", "fault"),
+    [
+        pytest.param(F, Fault("status", status=502, nth=frozenset(range(2, 99))), id="fluent-502"),
+        pytest.param(C, Fault("status", on="mutation", status=503, rate=1.0), id="ct-503"),
+        pytest.param(C, Fault("conflict", on="update", rate=1.0), id="ct-conflict-endless"),
+    ],
+)
+def test_a_failed_delta_keeps_the_saved_window_and_the_next_run_recovers_it(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator, target: str, fault: Fault
+) -> None:
+    """With a window already saved, a failed run leaves ``previousEndDate`` exactly as it
+    was; the next clean run re-reads from there and writes what the failed one missed."""
+    expected = seed(fluent, ct, n=30)
+    job.profiles(EU)
+    assert job.run("run", env=SMALL).returncode == 0
+    saved = job.state("eu")
+    assert saved is not None
+    assert saved["previousEndDate"] is not None
+    for i in range(0, 30, 2):  # changed in the master after the saved window's end
+        sku = f"SKU-{i:03d}"
+        fluent.upsert_position("AGG_EU", sku, sku, 1000 + i)
+        expected[sku] = 1000 + i
+    (fluent if target == F else ct).faults.add(fault)
+
+    faulty = job.run("run", env=SMALL)
+
+    assert faulty.returncode == 1, faulty.stdout[-2000:]
+    state = job.state("eu")
+    assert state is not None
+    assert state["previousEndDate"] == saved["previousEndDate"]
+    assert state["lastRun"]["status"] == "FAILED"
+    assert ct.entries("eu-warehouse") != expected
+
+    (fluent if target == F else ct).faults.clear()
+    clean = job.run("run", env=SMALL)
+
+    assert clean.returncode == 0, clean.stdout[-2000:]
+    assert ct.entries("eu-warehouse") == expected
+    assert clean.summary("eu")["window_start"] is not None  # a delta, not a full sync
+    after = job.state("eu")
+    assert after is not None
+    assert after["previousEndDate"] > saved["previousEndDate"]
