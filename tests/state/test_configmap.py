@@ -19,6 +19,7 @@ from inventory_sync.state.configmap import (
     DEFAULT_SIZE_LIMIT,
     ConfigMapStateStore,
     from_kubeconfig_or_incluster,
+    lease_labels,
     lease_name,
 )
 from inventory_sync.state.record import parse_record
@@ -37,6 +38,11 @@ from tests.state.conftest import (
 )
 
 pytestmark = pytest.mark.anyio
+
+MANAGED = {
+    "app.kubernetes.io/managed-by": "inventory-sync",
+    "app.kubernetes.io/name": "inventory-sync",
+}
 
 
 def store_with(client: AsyncClient, **options: Any) -> ConfigMapStateStore:
@@ -191,6 +197,7 @@ async def test_the_lock_is_a_lease_with_holder_duration_and_times(
         assert lease is not None
         assert lease["metadata"]["name"] == "inventory-sync-eu"
         assert lease["metadata"]["annotations"] == {"inventory-sync/profile": "eu"}
+        assert lease["metadata"]["labels"] == {**MANAGED, "inventory-sync/profile": "eu"}
         spec = lease["spec"]
         assert spec["holderIdentity"] == "pod-1:7"
         assert spec["leaseDurationSeconds"] == 5
@@ -302,6 +309,65 @@ async def test_a_profile_with_underscore_gets_a_valid_lease(
     leases = configmap_backend.kube.list("leases", NAMESPACE)
     assert [lease["metadata"]["name"] for lease in leases] == [lease_name(LEASE_PREFIX, "eu_west")]
     assert leases[0]["metadata"]["annotations"] == {"inventory-sync/profile": "eu_west"}
+    # `_` is fine in a label value, though not in an object name
+    assert leases[0]["metadata"]["labels"] == {**MANAGED, "inventory-sync/profile": "eu_west"}
+
+
+def _selected(leases: list[dict[str, Any]], selector: dict[str, str]) -> list[str]:
+    """The names a ``kubectl get lease -l k=v,...`` would list."""
+    return sorted(
+        lease["metadata"]["name"]
+        for lease in leases
+        if selector.items() <= (lease["metadata"].get("labels") or {}).items()
+    )
+
+
+async def test_every_lease_carries_the_labels_readme_deletes_them_by(
+    configmap_backend: ConfigMapBackend,
+) -> None:
+    """README: `kubectl delete lease -l app.kubernetes.io/managed-by=inventory-sync`."""
+    store = configmap_backend.store()
+    long_name = "p" * 64  # a valid object name part, but too long for a label value
+    profiles = ["eu", "eu_west", "x.", long_name]
+    for profile in profiles:
+        async with store.lock(profile) as held:
+            await held.ensure_held()
+    configmap_backend.kube.put(  # somebody else's Lease in the namespace
+        "leases", NAMESPACE, {"metadata": {"name": "other-lock"}, "spec": {}}
+    )
+    leases = configmap_backend.kube.list("leases", NAMESPACE)
+    ours = sorted(lease_name(LEASE_PREFIX, p) for p in profiles)
+    assert _selected(leases, {"app.kubernetes.io/managed-by": "inventory-sync"}) == ours
+    assert _selected(leases, MANAGED) == ours
+    by_name = {lease["metadata"]["name"]: lease["metadata"] for lease in leases}
+    for profile in ("x.", long_name):  # not a valid label value: only the annotation names it
+        meta = by_name[lease_name(LEASE_PREFIX, profile)]
+        assert meta["labels"] == MANAGED
+        assert meta["annotations"] == {"inventory-sync/profile": profile}
+    assert _selected(leases, {"inventory-sync/profile": "eu"}) == [lease_name(LEASE_PREFIX, "eu")]
+
+
+def test_lease_labels_name_the_profile_only_when_it_is_a_valid_label_value() -> None:
+    assert lease_labels("eu") == {**MANAGED, "inventory-sync/profile": "eu"}
+    assert lease_labels("EU_west.1") == {**MANAGED, "inventory-sync/profile": "EU_west.1"}
+    assert lease_labels("a" * 63)["inventory-sync/profile"] == "a" * 63
+    for invalid in ("a" * 64, "_x", "x.", "-x", "eu west", "eu/west", ""):
+        assert lease_labels(invalid) == MANAGED, invalid
+
+
+async def test_a_lease_made_without_labels_gets_them_when_taken(
+    configmap_backend: ConfigMapBackend,
+) -> None:
+    """Leases of an older version (annotation only) become selectable on their next run."""
+    configmap_backend.put_lease("eu", None, ago(120), duration=30)
+    lease = configmap_backend.lease("eu")
+    assert lease is not None
+    assert "labels" not in lease["metadata"]
+    async with configmap_backend.store("run-a").lock("eu") as held:
+        await held.ensure_held()
+    lease = configmap_backend.lease("eu")
+    assert lease is not None
+    assert lease["metadata"]["labels"] == {**MANAGED, "inventory-sync/profile": "eu"}
 
 
 async def test_a_deleted_lease_is_a_lost_lock(configmap_backend: ConfigMapBackend) -> None:

@@ -7,7 +7,14 @@ Layout (namespace ``ns``, ConfigMap ``name``, lease prefix ``prefix``)::
         eu.json: '{"previousEndDate": "...", "props": {...}, "lastRun": {...}}'
         us.json: '...'                      (one key per profile: ``<profile>.json``)
     Lease ns/prefix-eu                      (coordination.k8s.io/v1, one per profile)
+      labels: app.kubernetes.io/managed-by=inventory-sync, app.kubernetes.io/name=inventory-sync,
+              inventory-sync/profile=eu     (when the profile name is a valid label value)
+      annotations: inventory-sync/profile=eu
       spec: holderIdentity, leaseDurationSeconds, acquireTime, renewTime, leaseTransitions
+
+The labels select every Lease of the job (``kubectl delete lease -l
+app.kubernetes.io/managed-by=inventory-sync``); a Lease made without them (an older
+version) gets them the next time it is taken.
 
 Mounted as a volume, the ConfigMap shows the file backend's layout (``<profile>.json``).
 
@@ -43,6 +50,7 @@ While held, the lease is renewed every ``renew_every`` seconds (default a third 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -76,11 +84,18 @@ DEFAULT_SIZE_LIMIT = 1_000_000
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 KEY_SUFFIX = ".json"
 PROFILE_ANNOTATION = "inventory-sync/profile"
+PROFILE_LABEL = "inventory-sync/profile"
+LEASE_LABELS = {
+    "app.kubernetes.io/managed-by": "inventory-sync",
+    "app.kubernetes.io/name": "inventory-sync",
+}
+"""On every Lease the job creates or takes (not Helm's: the chart does not make them)."""
 
 _TAKE_ATTEMPTS = 3
 _CONFLICT_PAUSE_S = 0.05
 _TRANSPORT_ERRORS = (httpx2.HTTPError, KubeConfigError, OSError)
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
 
 def _now() -> datetime:
@@ -140,6 +155,28 @@ def lease_name(prefix: str, profile: str) -> str:
     cleaned = re.sub(r"\.{2,}", ".", cleaned)
     cleaned = re.sub(r"-?\.-?", ".", cleaned).strip(".-")[: 253 - len(digest) - 1].strip(".-")
     return f"{cleaned}-{digest}"
+
+
+def lease_labels(profile: str) -> dict[str, str]:
+    """The labels of a profile's Lease: ``LEASE_LABELS``, plus the profile when its name is a
+    valid label value (at most 63 letters, digits, ``-``, ``_``, ``.``; alphanumeric ends)."""
+    labels = dict(LEASE_LABELS)
+    if _LABEL_VALUE.fullmatch(profile):
+        labels[PROFILE_LABEL] = profile
+    return labels
+
+
+def _labelled(meta: ObjectMeta | None, profile: str) -> ObjectMeta | None:
+    """``meta`` with the Lease labels added (kept as it is when they are all there)."""
+    if meta is None:
+        return None
+    wanted = lease_labels(profile)
+    current = dict(meta.labels or {})
+    if all(current.get(k) == v for k, v in wanted.items()):
+        return meta
+    labelled = copy.copy(meta)
+    labelled.labels = {**current, **wanted}
+    return labelled
 
 
 class _HeldLease:
@@ -539,6 +576,7 @@ class ConfigMapStateStore:
                     metadata=ObjectMeta(
                         name=name,
                         namespace=self._ns,
+                        labels=lease_labels(profile),
                         annotations={PROFILE_ANNOTATION: profile},
                     ),
                     spec=LeaseSpec(
@@ -563,7 +601,7 @@ class ConfigMapStateStore:
                 raise LockHeldError(profile, spec.holderIdentity, expires=_iso(expires))
             changed = spec.holderIdentity != self._holder
             taken = Lease(
-                metadata=current.metadata,
+                metadata=_labelled(current.metadata, profile),
                 spec=LeaseSpec(
                     holderIdentity=self._holder,
                     leaseDurationSeconds=self._lease_seconds,
