@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,7 +22,6 @@ from inventory_sync.graphql import (
     GraphQLClient,
     alias_index,
     batch_document,
-    batch_variables,
     error_code,
 )
 from inventory_sync.plan import Create, ExistingEntry, Update, Write
@@ -33,7 +33,7 @@ MAX_LIMIT = 500
 Outcome = Literal["created", "updated", "unchanged", "failed"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per position: not frozen, which costs 3x to build
 class WriteResult:
     sku: str
     outcome: Outcome
@@ -88,6 +88,9 @@ class CommercetoolsSink:
         self._create_channel_doc = docs["CreateChannel"]
         self._create = FieldTemplate.of(docs["CreateInventoryEntry"])
         self._update = FieldTemplate.of(docs["UpdateInventoryEntry"])
+        # the names `_batch_variables` fills (`Documents` holds custom documents to them)
+        assert set(self._create.variables) == {"draft"}, self._create.variables
+        assert set(self._update.variables) == {"id", "version", "actions"}, self._update.variables
 
     async def channel_id(self, key: str) -> str:
         body = await self._client.post(self._channel_doc, {"key": key})
@@ -177,10 +180,9 @@ class CommercetoolsSink:
         retry: list[Write],
         last_round: bool,
     ) -> None:
-        items = [self._item(channel_id, w) for w in batch]
-        document = batch_document("InventoryBatch", tuple(t for t, _ in items))
+        document = _batch_document(self._create, self._update, _kinds(batch))
         try:
-            body = await self._client.post(document, batch_variables(items))
+            body = await self._client.post(document, _batch_variables(channel_id, batch))
         except AuthError:
             raise
         except ApiError as e:
@@ -229,19 +231,35 @@ class CommercetoolsSink:
                 out.append(Update(w.sku, entry.id, entry.version, entry.quantity, w.quantity))
         return out
 
-    def _item(self, channel_id: str, write: Write) -> tuple[FieldTemplate, dict[str, Any]]:
-        if isinstance(write, Create):
-            draft = {
-                "sku": write.sku,
-                "quantityOnStock": write.quantity,
-                "supplyChannel": {"typeId": "channel", "id": channel_id},
+
+def _kinds(batch: Sequence[Write]) -> tuple[bool, ...]:
+    return tuple(isinstance(w, Create) for w in batch)
+
+
+@functools.lru_cache(maxsize=256)
+def _batch_document(create: FieldTemplate, update: FieldTemplate, kinds: tuple[bool, ...]) -> str:
+    """The document of a batch whose item n is a create when ``kinds[n]``, else an update
+    (a plan's batches are all creates, then all updates: few shapes)."""
+    return batch_document("InventoryBatch", tuple(create if k else update for k in kinds))
+
+
+def _batch_variables(channel_id: str, batch: Sequence[Write]) -> dict[str, Any]:
+    """The variables of ``_batch_document``: item n's named ``<variable>_n``, with the
+    names of the bundled documents (a custom document must keep them: ``Documents``)."""
+    supply = {"typeId": "channel", "id": channel_id}  # one object, serialised per item
+    out: dict[str, Any] = {}
+    for n, w in enumerate(batch):
+        if isinstance(w, Create):
+            out[f"draft_{n}"] = {
+                "sku": w.sku,
+                "quantityOnStock": w.quantity,
+                "supplyChannel": supply,
             }
-            return self._create, {"draft": draft}
-        return self._update, {
-            "id": write.entry_id,
-            "version": write.version,
-            "actions": [{"changeQuantity": {"quantity": write.quantity}}],
-        }
+        else:
+            out[f"id_{n}"] = w.entry_id
+            out[f"version_{n}"] = w.version
+            out[f"actions_{n}"] = [{"changeQuantity": {"quantity": w.quantity}}]
+    return out
 
 
 def _conflict_retry(write: Write, error: Mapping[str, Any], code: str) -> Write | None:

@@ -9,7 +9,7 @@ alias belongs to that item alone.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,15 +188,6 @@ def batch_document(name: str, templates: tuple[FieldTemplate, ...]) -> str:
         fields.append(f"i{n}: " + t.field.replace(_MARK, f"_{n}"))
     body = "\n".join(fields)
     return f"{operations.pop()} {name}({', '.join(defs)}) {{\n{body}\n}}"
-
-
-def batch_variables(items: Sequence[tuple[FieldTemplate, Mapping[str, Any]]]) -> dict[str, Any]:
-    """The variables of a batch: each item's variables suffixed with its index."""
-    out: dict[str, Any] = {}
-    for n, (template, variables) in enumerate(items):
-        for name in template.variables:
-            out[f"{name}_{n}"] = variables[name]
-    return out
 
 
 def alias_index(error: Mapping[str, Any]) -> int | None:

@@ -50,7 +50,23 @@ class RetryPolicy:
         return True
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
-        """Run ``fn`` until it succeeds, raises a non-temporary error, or the policy gives up."""
+        """Run ``fn`` until it succeeds, raises a non-temporary error, or the policy gives up.
+
+        The first attempt runs before stamina is set up (most requests succeed at once,
+        and a retry context costs about as much CPU as a request); when it fails, it is
+        handed to stamina as its first attempt, so attempts, waits and hooks are as if
+        stamina had run it.
+        """
+        try:
+            return await fn()
+        except TemporaryApiError as e:
+            failed: list[TemporaryApiError] = [e]
+
+        async def again() -> T:
+            if failed:
+                raise failed.pop()
+            return await fn()
+
         async for attempt in stamina.retry_context(
             on=self._hook,
             attempts=self.attempts,
@@ -60,7 +76,7 @@ class RetryPolicy:
             wait_jitter=self.wait_jitter,
         ):
             with attempt:
-                return await fn()
+                return await again()
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
 
 

@@ -50,7 +50,7 @@ def truncate_to_millis(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per position, and frozen ones cost 3x to build
 class Position:
     """One aggregate virtual position as Fluent sent it (not yet checked)."""
 
