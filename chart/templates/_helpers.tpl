@@ -63,6 +63,35 @@ app.kubernetes.io/part-of: inventory-sync
 {{- printf "%s-state" (include "inventory-sync.fullname" .) }}
 {{- end }}
 
+{{/*
+The Lease that locks one profile, named as the job names it (lease_name() in
+src/inventory_sync/state/configmap.py, with INVENTORY_SYNC_LEASE_PREFIX = <fullname>):
+<prefix>-<profile> when that is a DNS subdomain of at most 253 characters, else the name
+cleaned to one, with the first 10 hex digits of the profile's SHA-256 appended.
+Takes a dict: prefix, profile. tests/chart check it against the job's function.
+*/}}
+{{- define "inventory-sync.leaseName" -}}
+{{- $name := printf "%s-%s" .prefix .profile }}
+{{- if and (le (len $name) 253) (regexMatch `^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$` $name) }}
+{{- $name }}
+{{- else }}
+{{- $cleaned := regexReplaceAll `[^a-z0-9.-]+` (lower $name) "-" }}
+{{- $cleaned = regexReplaceAll `\.{2,}` $cleaned "." }}
+{{- $cleaned = regexReplaceAll `-?\.-?` $cleaned "." | trimAll ".-" | trunc 242 | trimAll ".-" }}
+{{- printf "%s-%s" $cleaned (sha256sum .profile | trunc 10) }}
+{{- end }}
+{{- end }}
+
+{{/* The Leases of every profile, as a JSON list (the Role's resourceNames). */}}
+{{- define "inventory-sync.leaseNames" -}}
+{{- $prefix := include "inventory-sync.fullname" . }}
+{{- $names := list }}
+{{- range .Values.profiles }}
+{{- $names = append $names (include "inventory-sync.leaseName" (dict "prefix" $prefix "profile" .name)) }}
+{{- end }}
+{{- $names | toJson }}
+{{- end }}
+
 {{- define "inventory-sync.secretName" -}}
 {{- .Values.existingSecret | default (include "inventory-sync.fullname" .) }}
 {{- end }}

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from inventory_sync.profiles import parse_profiles
+from inventory_sync.state.configmap import lease_name
 
 from .conftest import (
     CASES,
@@ -406,7 +407,15 @@ def test_configmap_backend_state_and_least_privilege_rbac(
         {
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
-            "verbs": ["get", "create", "update"],
+            # exactly the Leases the job takes: one per profile, named as the job names them
+            "resourceNames": [lease_name(name, p["name"]) for p in r.values["profiles"]],
+            "verbs": ["get", "update"],
+        },
+        {
+            # RBAC cannot restrict create by name; the job creates a profile's Lease once
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["create"],
         },
     ]
     binding = r.one("RoleBinding")
@@ -422,6 +431,34 @@ def test_configmap_backend_state_and_least_privilege_rbac(
     assert r.pod_spec["serviceAccountName"] == account["metadata"]["name"]
     assert account["automountServiceAccountToken"] is False
     assert r.pod_spec["automountServiceAccountToken"] is True  # the backend needs the API
+
+
+def test_the_role_names_the_leases_exactly_as_the_job_does(helm: Helm, tmp_path: Path) -> None:
+    """Profile names that are no valid part of an object name get the job's cleaned,
+    hashed Lease name; the Role must list that one, not `<fullname>-<profile>`."""
+    names = ["eu", "eu_west", "a..b", "a.-b", "x_y.z", "b-.c", "a._b", "n0.9-x__y", "z" * 63]
+    profiles = [
+        {"name": n, "ctChannelKey": f"ch-{i}", "fluentAggregateVirtualCatalogueRef": f"R{i}"}
+        for i, n in enumerate(names)
+    ]
+    for fullname_override in ("", "stock-sync"):
+        r = render(
+            helm,
+            "default",
+            {"profiles": profiles, "fullnameOverride": fullname_override},
+            tmp_path,
+        )
+        (rule,) = [
+            rule
+            for rule in r.one("Role")["rules"]
+            if rule["resources"] == ["leases"] and "resourceNames" in rule
+        ]
+        prefix = r.env["INVENTORY_SYNC_LEASE_PREFIX"]["value"]
+        assert prefix == fullname(r)
+        assert rule["resourceNames"] == [lease_name(prefix, n) for n in names]
+        assert len(set(rule["resourceNames"])) == len(names)
+        assert rule["resourceNames"][:2] == [f"{prefix}-eu", lease_name(prefix, "eu_west")]
+        assert rule["resourceNames"][1] != f"{prefix}-eu_west"  # hashed: `_` is not allowed
 
 
 def test_redis_backend_has_no_rbac_and_no_api_token(rendered: dict[str, Rendered]) -> None:
