@@ -4,7 +4,12 @@ A CronJob's pod lives seconds to minutes, so nothing scrapes it: each profile's 
 fills a private ``CollectorRegistry`` and pushes it once, in a ``finally``, to the
 group ``{job, profile[, shard]}`` with POST (``pushadd``) semantics — metrics not in
 this push keep their old values, which is how ``last_success_timestamp_seconds``
-survives a failed run (a failed run does not send it).
+survives a failed run (a failed run does not send it). The Pushgateway replaces a whole
+metric family, but only the series that are sent, so every labelled series of "the
+last run" (each outcome, each API and status class, retries per API) is sent by every
+run that synced, zero when unused; a skipped run (the lock was held by another run)
+sends only its status and the lag, so it clears neither the last run's positions nor
+its failure.
 
 HTTP requests and retries are attributed to the profile whose task made them via a
 context variable, so the API clients need no reference to any registry.
@@ -13,6 +18,7 @@ context variable, so the API clients need no reference to any registry.
 from __future__ import annotations
 
 import contextvars
+import math
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -46,7 +52,11 @@ OUTCOMES = (
     "skipped",
     "zeroed",
 )
+APIS = ("fluent", "fluent-auth", "commercetools", "commercetools-auth")
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
+STATUSES = ("success", "failed", "skipped")
 Status = Literal["success", "failed", "skipped"]
+SKIPPED_SENDS = (f"{PREFIX}_run_status", f"{PREFIX}_lag_seconds")
 
 
 class RunMetrics:
@@ -81,9 +91,11 @@ class RunMetrics:
         )
         self.lag = Gauge(
             f"{PREFIX}_lag_seconds",
-            "Now minus the saved previousEndDate: how far behind the master commercetools may be",
+            "Now minus the saved previousEndDate: how far behind the master commercetools may be"
+            " (+Inf: no previousEndDate, the profile never synced)",
             registry=r,
         )
+        self.lag.set(math.inf)
         self.status = Gauge(
             f"{PREFIX}_run_status",
             "1 for this run's status, 0 for the others",
@@ -92,9 +104,19 @@ class RunMetrics:
         )
         for outcome in OUTCOMES:
             self.positions.labels(outcome).set(0)
+        for api in APIS:
+            self.retries.labels(api)
+            for status_class in STATUS_CLASSES:
+                self.http_requests.labels(api, status_class)
+        self._status: Status | None = None
+
+    def set_lag(self, seconds: float | None) -> None:
+        """``None``: no previousEndDate to measure from (+Inf, so ``lag > x`` alerts fire)."""
+        self.lag.set(math.inf if seconds is None else seconds)
 
     def set_status(self, status: Status, *, at: float) -> None:
-        for name in ("success", "failed", "skipped"):
+        self._status = status
+        for name in STATUSES:
             self.status.labels(name).set(1 if name == status else 0)
         if status == "success":
             Gauge(
@@ -113,6 +135,15 @@ class RunMetrics:
         for outcome in OUTCOMES:
             self.positions.labels(outcome).set(counts.get(outcome, 0))
 
+    def to_push(self) -> CollectorRegistry:
+        """What this run pushes: all of it, or for a skipped run only ``SKIPPED_SENDS``
+        (it synced nothing, so the last run's positions, requests and failure stay)."""
+        if self._status != "skipped":
+            return self.registry
+        only = CollectorRegistry(auto_describe=False)
+        only.register(_Only(self.registry, SKIPPED_SENDS))
+        return only
+
 
 _current: contextvars.ContextVar[RunMetrics | None] = contextvars.ContextVar(
     "inventory_sync_metrics", default=None
@@ -129,11 +160,16 @@ def collecting(metrics: RunMetrics) -> Iterator[RunMetrics]:
         _current.reset(token)
 
 
+def status_class(status: int | None) -> str:
+    """``2xx``..``5xx``; ``error`` for no answer (or one no HTTP server sends)."""
+    name = "error" if status is None else f"{status // 100}xx"
+    return name if name in STATUS_CLASSES else "error"
+
+
 def observe_request(api: str, status: int | None) -> None:
     metrics = _current.get()
     if metrics is not None:
-        status_class = "error" if status is None else f"{status // 100}xx"
-        metrics.http_requests.labels(api, status_class).inc()
+        metrics.http_requests.labels(api, status_class(status)).inc()
 
 
 def observe_retry(api: str) -> None:
@@ -194,6 +230,14 @@ def exposition(registries: Mapping[str, CollectorRegistry]) -> bytes:
     merged = CollectorRegistry(auto_describe=False)
     merged.register(_Labelled(registries))
     return generate_latest(merged)
+
+
+class _Only(Collector):
+    def __init__(self, registry: CollectorRegistry, names: tuple[str, ...]) -> None:
+        self._registry, self._names = registry, names
+
+    def collect(self) -> Iterator[Metric]:
+        return (family for family in self._registry.collect() if family.name in self._names)
 
 
 class _Labelled(Collector):

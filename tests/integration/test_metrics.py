@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import fcntl
+import math
+import os
 from collections.abc import Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from inventory_sync.metrics import APIS, OUTCOMES, STATUS_CLASSES
 from inventory_sync.model import parse_timestamp
 from tests.emulators.commercetools import CommercetoolsEmulator
 from tests.emulators.faults import Fault
 from tests.emulators.fluent import FluentEmulator
 
-from .conftest import Job
+from .conftest import Job, Result
 from .pushgateway import free_port, pushed, pushgateway
 
 OLD = "2026-01-01T00:00:00.000Z"
@@ -113,6 +117,127 @@ def test_a_failed_run_keeps_the_last_success_and_records_the_failure(
     assert [r["api"] for r in retries] == ["commercetools"]
 
 
+def test_a_clean_run_sends_every_series_and_overwrites_the_last_runs_counts(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator, gateway: str
+) -> None:
+    seed(fluent, ct, "AGG_EU", "eu-warehouse")
+    job.profiles(EU)
+    env = {"INVENTORY_SYNC_PUSHGATEWAY_URL": gateway, **FAST}
+    ct.faults.add(Fault("status", on="mutation", status=503, rate=1.0))
+    assert job.run("run", env=env).returncode == 1
+    got = pushed(gateway, job="inventory-sync", profile="eu")
+    assert value(got, "inventory_sync_http_retries_total", api="commercetools") == 1
+    assert (
+        value(got, "inventory_sync_http_requests_total", api="commercetools", status_class="5xx")
+        == 2
+    )
+    ct.faults.clear()
+
+    assert job.run("run", env=env).returncode == 0
+
+    got = pushed(gateway, job="inventory-sync", profile="eu")
+    assert value(got, "inventory_sync_http_retries_total", api="commercetools") == 0
+    assert (
+        value(got, "inventory_sync_http_requests_total", api="commercetools", status_class="5xx")
+        == 0
+    )
+    for api in APIS:  # every series of "the last run", sent even when it stayed at 0
+        assert value(got, "inventory_sync_http_retries_total", api=api) == 0, api
+        for status_class in STATUS_CLASSES:
+            requests = value(
+                got, "inventory_sync_http_requests_total", api=api, status_class=status_class
+            )
+            assert requests == 0 or status_class == "2xx", (api, status_class)
+    for outcome in OUTCOMES:
+        assert ("inventory_sync_positions", (("outcome", outcome),)) in got
+    assert value(got, "inventory_sync_positions", outcome="failed") == 0
+    assert value(got, "inventory_sync_http_requests_total", api="commercetools", status_class="2xx")
+    assert value(got, "inventory_sync_run_status", status="success") == 1
+
+
+def test_lag_is_infinite_while_there_is_no_previous_end_date(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator, gateway: str
+) -> None:
+    seed(fluent, ct, "AGG_EU", "eu-warehouse")
+    job.profiles(EU)
+    env = {"INVENTORY_SYNC_PUSHGATEWAY_URL": gateway, **FAST}
+    ct.faults.add(Fault("status", on="mutation", status=503, rate=1.0))
+
+    assert job.run("run", env=env).returncode == 1  # never succeeded
+
+    got = pushed(gateway, job="inventory-sync", profile="eu")
+    assert value(got, "inventory_sync_lag_seconds") == math.inf
+    # what InventorySyncNeverSucceeded keys on: a status, and no last success
+    assert value(got, "inventory_sync_run_status", status="failed") == 1
+    assert ("inventory_sync_last_success_timestamp_seconds", ()) not in got
+
+    ct.faults.clear()
+    assert job.run("run", env=env).returncode == 0
+    assert (
+        0
+        <= value(pushed(gateway, job="inventory-sync", profile="eu"), "inventory_sync_lag_seconds")
+        < 60
+    )
+    assert job.run("state", "reset", "--profile", "eu").returncode == 0
+    ct.faults.add(Fault("status", on="any", status=503, rate=1.0))
+
+    assert job.run("run", env=env).returncode == 1  # after a reset without --to
+
+    assert (
+        value(pushed(gateway, job="inventory-sync", profile="eu"), "inventory_sync_lag_seconds")
+        == math.inf
+    )
+
+
+def run_while_locked(job: Job, profile: str, env: dict[str, str]) -> Result:
+    """A run of ``profile`` while another process holds its (file) lock."""
+    (job.workdir / "state").mkdir(exist_ok=True)
+    fd = os.open(job.workdir / "state" / f"{profile}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.pwrite(fd, b"another-pod:1", 0)
+        return job.run("run", env=env)
+    finally:
+        os.close(fd)
+
+
+def test_a_skipped_run_keeps_the_last_runs_failure(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator, gateway: str
+) -> None:
+    seed(fluent, ct, "AGG_EU", "eu-warehouse")
+    job.profiles(EU)
+    env = {"INVENTORY_SYNC_PUSHGATEWAY_URL": gateway, **FAST}
+    assert job.run("run", env=env).returncode == 0
+    fluent.upsert_position("AGG_EU", "S3", "S3", 40)
+    ct.faults.add(Fault("status", on="mutation", status=503, rate=1.0))
+    assert job.run("run", env=env).returncode == 1
+    failed = pushed(gateway, job="inventory-sync", profile="eu")
+
+    skipped = run_while_locked(job, "eu", env)
+
+    assert skipped.returncode == 0
+    assert skipped.summary("eu")["status"] == "SKIPPED"
+    got = pushed(gateway, job="inventory-sync", profile="eu")
+    assert value(got, "inventory_sync_run_status", status="skipped") == 1
+    assert value(got, "inventory_sync_run_status", status="failed") == 0
+    assert value(got, "inventory_sync_run_status", status="success") == 0
+    assert value(got, "inventory_sync_lag_seconds") > value(failed, "inventory_sync_lag_seconds")
+    # everything else is still the failed run's: it synced, the skipped run did not
+    unchanged = {
+        k: v
+        for k, v in failed.items()
+        if k[0] not in ("inventory_sync_run_status", "inventory_sync_lag_seconds")
+        and not k[0].startswith("push_")
+    }
+    assert unchanged
+    assert {k: got[k] for k in unchanged} == unchanged
+    assert value(got, "inventory_sync_positions", outcome="failed") == 1
+    # what InventorySyncLastRunFailed keys on, so the skip does not clear it
+    assert value(got, "inventory_sync_last_failure_timestamp_seconds") > value(
+        got, "inventory_sync_last_success_timestamp_seconds"
+    )
+
+
 def test_two_profiles_push_two_groups(
     job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator, gateway: str
 ) -> None:
@@ -144,6 +269,24 @@ def test_a_pushgateway_that_is_down_does_not_change_the_exit_code(
     (warning,) = result.named("inventory_sync.metrics_push_failed")
     assert warning["profile"] == "eu"
     assert ct.entries("eu-warehouse")["S3"] == 2
+
+
+def test_a_pushgateway_that_is_down_keeps_a_failed_syncs_exit_code(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    seed(fluent, ct, "AGG_EU", "eu-warehouse")
+    job.profiles(EU)
+    ct.faults.add(Fault("status", on="mutation", status=503, rate=1.0))
+    down = f"http://127.0.0.1:{free_port()}"
+
+    result = job.run("run", env={"INVENTORY_SYNC_PUSHGATEWAY_URL": down, **FAST})
+
+    assert result.returncode == 1
+    assert result.summary("eu")["status"] == "FAILED"
+    (warning,) = result.named("inventory_sync.metrics_push_failed")
+    assert warning["profile"] == "eu"
+    (finished,) = result.named("inventory_sync.run_finished")
+    assert finished["exit_code"] == 1
 
 
 def test_no_pushgateway_is_said_once_and_the_metrics_file_has_every_profile(
