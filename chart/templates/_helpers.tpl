@@ -82,10 +82,11 @@ Takes a dict: prefix, profile. tests/chart check it against the job's function.
 {{- end }}
 {{- end }}
 
-{{/* The Leases of every profile, as a JSON list (the Role's resourceNames). */}}
+{{/* The Leases of every profile, and the one `check` reads (<prefix>-check, CHECK_PROBE in
+configmap.py), as a JSON list (the Role's resourceNames). */}}
 {{- define "inventory-sync.leaseNames" -}}
 {{- $prefix := include "inventory-sync.fullname" . }}
-{{- $names := list }}
+{{- $names := list (include "inventory-sync.leaseName" (dict "prefix" $prefix "profile" "check")) }}
 {{- range .Values.profiles }}
 {{- $names = append $names (include "inventory-sync.leaseName" (dict "prefix" $prefix "profile" .name)) }}
 {{- end }}

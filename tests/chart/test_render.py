@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from inventory_sync.profiles import parse_profiles
-from inventory_sync.state.configmap import lease_name
+from inventory_sync.state.configmap import CHECK_PROBE, lease_name
 
 from .conftest import (
     CASES,
@@ -408,7 +408,10 @@ def test_configmap_backend_state_and_least_privilege_rbac(
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
             # exactly the Leases the job takes: one per profile, named as the job names them
-            "resourceNames": [lease_name(name, p["name"]) for p in r.values["profiles"]],
+            "resourceNames": [
+                lease_name(name, CHECK_PROBE),  # what `check` reads
+                *(lease_name(name, p["name"]) for p in r.values["profiles"]),
+            ],
             "verbs": ["get", "update"],
         },
         {
@@ -455,10 +458,10 @@ def test_the_role_names_the_leases_exactly_as_the_job_does(helm: Helm, tmp_path:
         ]
         prefix = r.env["INVENTORY_SYNC_LEASE_PREFIX"]["value"]
         assert prefix == fullname(r)
-        assert rule["resourceNames"] == [lease_name(prefix, n) for n in names]
-        assert len(set(rule["resourceNames"])) == len(names)
-        assert rule["resourceNames"][:2] == [f"{prefix}-eu", lease_name(prefix, "eu_west")]
-        assert rule["resourceNames"][1] != f"{prefix}-eu_west"  # hashed: `_` is not allowed
+        assert rule["resourceNames"] == [lease_name(prefix, n) for n in (CHECK_PROBE, *names)]
+        assert len(set(rule["resourceNames"])) == len(names) + 1
+        assert rule["resourceNames"][1:3] == [f"{prefix}-eu", lease_name(prefix, "eu_west")]
+        assert rule["resourceNames"][2] != f"{prefix}-eu_west"  # hashed: `_` is not allowed
 
 
 def test_redis_backend_has_no_rbac_and_no_api_token(rendered: dict[str, Rendered]) -> None:

@@ -57,7 +57,6 @@ import os
 import random
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -83,6 +82,8 @@ DEFAULT_SIZE_LIMIT = 1_000_000
 """Refuse writes above this: below the API's limit, with room for keys added by hand."""
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 KEY_SUFFIX = ".json"
+CHECK_PROBE = "check"
+"""`check()` reads the Lease `<prefix>-check` (the chart's Role names it with the profiles')."""
 PROFILE_ANNOTATION = "inventory-sync/profile"
 PROFILE_LABEL = "inventory-sync/profile"
 LEASE_LABELS = {
@@ -504,8 +505,11 @@ class ConfigMapStateStore:
             raise self.error(f"cannot reach the Kubernetes API for {self.where}", e) from e
 
     async def _check_leases(self) -> None:
-        """Leases may be read and created (a server-side dry run, nothing is written)."""
-        probe = lease_name(self._prefix, f"check-{uuid.uuid4().hex[:8]}")
+        """Leases may be read and created (a server-side dry run, nothing is written).
+
+        The probe has a fixed name, ``<prefix>-check``, so a Role that limits ``get`` to
+        named Leases (the chart's: each profile's, and this one) allows it."""
+        probe = lease_name(self._prefix, CHECK_PROBE)
         try:
             await self._client.get(Lease, probe, namespace=self._ns)
         except ApiError as e:
