@@ -44,7 +44,8 @@ While held, the lease is renewed every ``renew_every`` seconds (default a third 
 
     configmaps  get, patch          resourceNames: [<name>]   (+ create, unrestricted, only
                                                                 if the job creates the ConfigMap)
-    leases      get, create, update                            (create cannot be name-restricted)
+    leases      get, update         resourceNames: [<prefix>-<profile>..., <prefix>-check]
+    leases      create                                         (create cannot be name-restricted)
 """
 
 from __future__ import annotations
