@@ -97,7 +97,10 @@ class TokenProvider:
         return self._request.who
 
     async def token(self) -> str:
-        async with self._lock:
+        cached = self._token  # the common case, without the lock (no await in between)
+        if cached is not None and self._clock() < self._expires_at:
+            return cached
+        async with self._lock:  # one refresh in flight; the others wait for its token
             if self._token is not None and self._clock() < self._expires_at:
                 return self._token
             token, lifetime = await self._retry.call(self._fetch)

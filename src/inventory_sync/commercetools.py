@@ -188,15 +188,17 @@ class CommercetoolsSink:
         except ApiError as e:
             results.extend(WriteResult(w.sku, "failed", e.code or "error", str(e)) for w in batch)
             return
-        data = body.get("data") if isinstance(body.get("data"), Mapping) else {}
+        data = body.get("data")
+        if not isinstance(data, dict):  # JSON objects are dicts: no ABC check per item
+            data = {}
         errors: dict[int, Mapping[str, Any]] = {}
         for error in body.get("errors") or []:
             index = alias_index(error) if isinstance(error, Mapping) else None
             if index is not None and index < len(batch):
                 errors.setdefault(index, error)
         for n, write in enumerate(batch):
-            error = errors.get(n)
-            if error is None and isinstance(data, Mapping) and data.get(f"i{n}") is not None:
+            error = errors.get(n) if errors else None
+            if error is None and data.get(f"i{n}") is not None:
                 kind: Outcome = "created" if isinstance(write, Create) else "updated"
                 results.append(WriteResult(write.sku, kind))
             elif error is None:
