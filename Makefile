@@ -17,7 +17,7 @@ HELM             := .tools/helm
 VERSION          := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 IMAGE            ?= inventory-sync
 
-.PHONY: help venv lint test check demo bench lock clean tools chart-lint image system-deps
+.PHONY: help venv lint test check demo bench profile lock clean tools chart-lint image system-deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,10 @@ demo: venv ## run the job against the bundled emulators: full sync, change, delt
 
 bench: venv ## time the job against the emulators with a latency model (BENCH_N=1000000 for the big one); bench/results.json
 	$(BIN)/python -m tests.bench.run
+
+profile: venv ## make bench with the job under py-spy: bench/profile-<scenario>.txt, collapsed stacks (speedscope, flamegraph.pl)
+	BENCH_JOB_WRAPPER="$(CURDIR)/$(BIN)/py-spy record --rate 250 --format raw --output $(CURDIR)/bench/profile-{name}.txt --" \
+	  $(BIN)/python -m tests.bench.run --out bench/profile-results.json
 
 SERVICES := redis-server prometheus-pushgateway
 system-deps: ## apt-get install what the tests start (redis-server, prometheus-pushgateway) when missing
