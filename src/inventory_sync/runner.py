@@ -9,6 +9,7 @@ only after its sync, advancing ``previousEndDate`` only on success.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -332,29 +333,30 @@ async def run(
             guards.start_soon(stop_on_signals, stop)
             guards.start_soon(stop_at_deadline, stop, settings.run_deadline_seconds)
             async with connect(settings, documents) as apis, anyio.create_task_group() as tg:
+
+                async def one(profile: Profile) -> None:
+                    summaries[profile.name] = await run_profile(
+                        profile,
+                        functools.partial(
+                            choose_window,
+                            options,
+                            profile=profile,
+                            run_start=run_start,
+                            settings=settings,
+                        ),
+                        previous[profile.name],
+                        apis,
+                        store,
+                        pipeline,
+                        clock=clock,
+                        on_change=on_change,
+                        stop=stop,
+                        reporting=reporting,
+                        fail_if_locked=options.fail_if_locked,
+                    )
+
                 for profile in profiles:
-
-                    def window_for(
-                        record: StateRecord | None, profile: Profile = profile
-                    ) -> Window:
-                        return choose_window(options, record, profile, run_start, settings)
-
-                    async def one(profile: Profile = profile) -> None:
-                        summaries[profile.name] = await run_profile(
-                            profile,
-                            window_for,
-                            previous[profile.name],
-                            apis,
-                            store,
-                            pipeline,
-                            clock=clock,
-                            on_change=on_change,
-                            stop=stop,
-                            reporting=reporting,
-                            fail_if_locked=options.fail_if_locked,
-                        )
-
-                    tg.start_soon(one)
+                    tg.start_soon(one, profile)
             guards.cancel_scope.cancel()
     finally:
         await store.aclose()

@@ -255,3 +255,29 @@ def test_nine_digit_zoneless_previous_end_date_is_read(
     assert state is not None
     end = parse_timestamp(state["previousEndDate"])
     assert abs(end - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_with_several_profiles_each_delta_reads_its_own_window(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    """Each profile's window comes from its own record and its own props (a window
+    built with another profile's props would see a changed profile: a full sync)."""
+    for catalogue, channel in (("AGG_EU", "eu-warehouse"), ("AGG_US", "us-warehouse")):
+        ct.add_channel(channel)
+        for n in range(3):
+            fluent.upsert_position(catalogue, f"{catalogue}-{n}", f"S-{n}", n, updated_on=OLD)
+    job.profiles(EU, US)
+    assert job.run("run").returncode == 0
+    fluent.upsert_position("AGG_EU", "AGG_EU-0", "S-0", 10)
+    fluent.upsert_position("AGG_US", "AGG_US-1", "S-1", 11)
+
+    second = job.run("run")
+
+    assert second.returncode == 0, second.stdout
+    for name in ("eu", "us"):
+        summary = second.summary(name)
+        assert summary["window_start"] is not None, name
+        assert summary["fetched"] == 1, name
+    assert second.named("inventory_sync.profile_changed") == []
+    assert ct.entries("eu-warehouse") == {"S-0": 10, "S-1": 1, "S-2": 2}
+    assert ct.entries("us-warehouse") == {"S-0": 0, "S-1": 11, "S-2": 2}
