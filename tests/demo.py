@@ -79,13 +79,46 @@ def compare(fluent: str, ct: str) -> bool:
         entries = httpx.get(f"{ct}/_emulator/entries", params={"channel": channel}).json()
         wanted = expected_quantities(positions)
         wrong = {sku: (q, entries.get(sku)) for sku, q in wanted.items() if entries.get(sku) != q}
-        if wrong:
+        # entries the job must not touch: the master has them, but not writable (no usable
+        # quantity, or not ACTIVE); anything else in the channel the master does not know
+        known = {p.get("productRef") for p in positions}
+        unknown = sorted(sku for sku in entries if sku not in wanted and sku not in known)
+        if wrong or unknown:
             all_equal = False
             sample = dict(list(wrong.items())[:5])
             print(f"  ✗ {name}: {len(wrong)} of {len(wanted)} SKUs differ, e.g. {sample}")
+            if unknown:
+                print(f"  ✗ {name}: entries the master does not have: {unknown[:5]}")
         else:
-            print(f"  ✓ {name}: all {len(wanted)} master SKUs equal in channel {channel!r}")
+            kept = len(entries) - len(wanted)
+            print(
+                f"  ✓ {name}: all {len(entries)} entries of channel {channel!r} match the "
+                f"master ({len(wanted)} equal to it, {kept} it holds unwritable, left as they were)"
+            )
     return all_equal
+
+
+def check_state(path: Path, run: dict[str, Any]) -> bool:
+    """The record is in the seed's shape and holds the window the run read."""
+    record = json.loads(path.read_text(encoding="utf-8"))
+    last = record.get("lastRun") or {}
+    problems = []
+    if list(record) != ["previousEndDate", "props", "lastRun"]:
+        problems.append(f"keys {list(record)}")
+    if set(last) != {"param", "jobStart", "jobEnd", "status"}:
+        problems.append(f"lastRun keys {sorted(last)}")
+    if set(record.get("props") or {}) != {"ctChannelKey", "fluentAggregateVirtualCatalogueRef"}:
+        problems.append(f"props {record.get('props')}")
+    if record.get("previousEndDate") != run["window_end"] or not run["window_end"].endswith("Z"):
+        problems.append(f"previousEndDate {record.get('previousEndDate')} != {run['window_end']}")
+    if last.get("status") != "SUCCESSFUL":
+        problems.append(f"status {last.get('status')}")
+    name = path.stem
+    if problems:
+        print(f"  ✗ {name}: state record: {'; '.join(problems)}")
+        return False
+    print(f"  ✓ {name}: state record in the seed's shape, previousEndDate = the window's end")
+    return True
 
 
 def run_job(env: dict[str, str], label: str) -> dict[str, dict[str, Any]]:
@@ -232,6 +265,8 @@ def main() -> int:
         for name, *_ in PROFILES:
             path = WORK / "state" / f"{name}.json"
             print(f"--- {path.relative_to(ROOT)}\n{path.read_text(encoding='utf-8')}")
+        for name, *_ in PROFILES:
+            ok &= check_state(WORK / "state" / f"{name}.json", second[name])
         del first
     finally:
         emulators.terminate()
