@@ -6,7 +6,7 @@
    of both channels equals the master,
 3. changes some positions in Fluent, runs again (delta) and checks that only those
    were fetched and that both channels still equal the master,
-4. prints both summaries and the state files.
+4. prints both summaries and the state files, and checks their shape.
 
 Exits non-zero when any check fails.
 """
