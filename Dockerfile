@@ -20,9 +20,13 @@ RUN /opt/inventory-sync/bin/pip wheel --no-deps --wheel-dir /wheels . \
 
 FROM python:${PYTHON_VERSION}-slim
 ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG SOURCE=""
 LABEL org.opencontainers.image.title="inventory-sync" \
       org.opencontainers.image.description="Keeps commercetools inventory equal to Fluent aggregate stock" \
       org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="MIT"
 COPY --from=build /opt/inventory-sync /opt/inventory-sync
 ENV PATH=/opt/inventory-sync/bin:$PATH \

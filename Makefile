@@ -81,7 +81,8 @@ chart-lint: $(HELM) ## helm lint --strict the chart with its defaults and each c
 	@for f in chart/ci/*-values.yaml; do echo "$(HELM) lint --strict chart -f $$f"; $(HELM) lint --strict --quiet chart -f $$f || exit 1; done
 
 image: ## build the container image inventory-sync:<version> (needs a Docker engine)
-	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$$(git rev-parse HEAD) \
+	  --build-arg SOURCE=$$(git remote get-url origin 2>/dev/null) -t $(IMAGE):$(VERSION) .
 
 lock: ## re-pin requirements/*.lock from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements/runtime.lock -q

@@ -198,12 +198,54 @@ def test_oci_labels(dockerfile: Dockerfile) -> None:
     for label in runtime.all("LABEL"):
         labels.update(_key_values(label.args))
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    version_arg = _key_values(runtime.last("ARG").args)
+    args: dict[str, str] = {}
+    for arg in runtime.all("ARG"):
+        args.update(_key_values(arg.args))
     assert labels["org.opencontainers.image.title"] == project["name"]
     assert labels["org.opencontainers.image.description"]
     assert labels["org.opencontainers.image.licenses"] == project["license"]
-    version = _substitute(labels["org.opencontainers.image.version"], version_arg)
+    version = _substitute(labels["org.opencontainers.image.version"], args)
     assert version == project["version"]
+    # set by `make image` from git
+    assert labels["org.opencontainers.image.revision"] == "${REVISION}"
+    assert labels["org.opencontainers.image.source"] == "${SOURCE}"
+    assert {"REVISION", "SOURCE"} <= args.keys()
+
+
+def test_dockerignore_lets_in_exactly_what_the_build_copies(dockerfile: Dockerfile) -> None:
+    """Every COPY source of the build stage passes .dockerignore; the venv, git and
+    tests stay out of the build context."""
+    import fnmatch
+
+    rules = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+    def included(path: str) -> bool:
+        keep = True
+        for rule in rules:
+            negated = rule.startswith("!")
+            pattern = rule.removeprefix("!").rstrip("/")
+            if fnmatch.fnmatch(path, pattern) or path.startswith(pattern + "/"):
+                keep = negated
+        return keep
+
+    sources = [
+        src
+        for step in dockerfile.stage("build").all("COPY")
+        if not step.args.startswith("--from")
+        for src in shlex.split(step.args)[:-1]
+    ]
+    assert sources
+    for src in sources:
+        assert included(src.rstrip("/")), src
+        for file in (ROOT / src).rglob("*") if (ROOT / src).is_dir() else []:
+            if "__pycache__" not in file.parts:
+                assert included(str(file.relative_to(ROOT))), file
+    for outside in (".venv/bin/python", ".git/HEAD", "tests/demo.py", ".tools/helm"):
+        assert not included(outside), outside
 
 
 # --- the replay ------------------------------------------------------------------------------
