@@ -106,15 +106,16 @@ class GraphQLClient:
         try:
             body = orjson.loads(response.content)
         except ValueError as e:
+            kind = response.headers.get("content-type", "no content type")
+            what = (
+                f"HTTP {response.status_code} from {self._url} is not JSON ({kind}, "
+                f"{len(response.content)} bytes)"
+            )
+            if response.status_code >= 400:  # 429 and 5xx were raised above: a 4xx stays one
+                raise PermanentApiError(self.api, what, code=str(response.status_code)) from e
             # a truncated body or a proxy's HTML page: worth another try; our writes are
             # absolute and version-checked, so sending a batch again cannot double-apply
-            kind = response.headers.get("content-type", "no content type")
-            raise TemporaryApiError(
-                self.api,
-                f"HTTP {response.status_code} from {self._url} is not JSON ({kind}, "
-                f"{len(response.content)} bytes)",
-                code="invalid_json" if response.status_code < 400 else str(response.status_code),
-            ) from e
+            raise TemporaryApiError(self.api, what, code="invalid_json") from e
         if not isinstance(body, dict):
             raise BadResponseError(self.api, f"answer from {self._url} is not a JSON object")
         if response.status_code >= 400:

@@ -2,6 +2,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 import respx
@@ -11,6 +12,7 @@ from inventory_sync.errors import (
     BadResponseError,
     GraphQLError,
     PagingError,
+    PermanentApiError,
     TemporaryApiError,
 )
 from inventory_sync.fluent import FluentSource
@@ -226,3 +228,32 @@ async def test_a_null_connection_without_errors_is_a_bad_answer_not_the_end() ->
     async with httpx.AsyncClient() as http:
         with pytest.raises(BadResponseError, match="virtualPositions is null"):
             await collect(FluentSource(fluent_client(http), page_size=2))
+
+
+@respx.mock
+async def test_retry_after_is_waited_for_before_the_next_attempt() -> None:
+    respx.post(f"{FLUENT}/oauth/token").mock(return_value=token_answer())
+    graphql = respx.post(f"{FLUENT}/graphql").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "0.4"}),
+            page([("a", 1)], 0, False),
+        ]
+    )
+    async with httpx.AsyncClient() as http:
+        started = anyio.current_time()
+        pages = await collect(FluentSource(fluent_client(http), page_size=1))
+        waited = anyio.current_time() - started
+    assert pages == [[Position("a", 1)]]
+    assert graphql.call_count == 2
+    assert waited >= 0.4  # FAST_RETRY's own backoff is 0: this is the server's Retry-After
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+@respx.mock
+async def test_client_errors_are_not_retried(status: int) -> None:
+    respx.post(f"{FLUENT}/oauth/token").mock(return_value=token_answer())
+    graphql = respx.post(f"{FLUENT}/graphql").mock(return_value=httpx.Response(status))
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PermanentApiError, match=f"HTTP {status}"):
+            await collect(FluentSource(fluent_client(http), page_size=1))
+    assert graphql.call_count == 1
