@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import urllib.parse
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -81,17 +83,47 @@ class RetryPolicy:
 
 
 def make_client(
-    *, timeout: float, connect_timeout: float, max_connections: int
+    *,
+    timeout: float,
+    connect_timeout: float,
+    max_connections: int,
+    urls: Sequence[str] = (),
 ) -> httpx.AsyncClient:
     """One client per API; it never has fewer connections than the requests in flight.
     Connections are kept alive (HTTP/1.1) and reused by every request of the run, each
-    in a pool of its own (see ``PerConnectionTransport``)."""
+    in a pool of its own (see ``PerConnectionTransport``).
+
+    ``urls`` are the ones the client will call: each goes through the proxy the
+    environment names for it (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``, unless
+    ``NO_PROXY`` exempts its host), as a plain httpx client would do.
+    """
+
+    def transport(proxy: str | None) -> PerConnectionTransport:
+        return PerConnectionTransport(max_connections, keepalive_expiry=30.0, proxy=proxy)
+
+    proxied = {_origin(url): proxy for url in urls if (proxy := proxy_for(url))}
     return _ApiClient(
-        transport=PerConnectionTransport(max_connections, keepalive_expiry=30.0),
+        transport=transport(None),
+        mounts={origin: transport(proxy) for origin, proxy in proxied.items()} or None,
         timeout=httpx.Timeout(timeout, connect=connect_timeout, pool=timeout),
         headers={"User-Agent": "inventory-sync"},
         follow_redirects=False,
     )
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url``, or None (none set, or ``NO_PROXY``)."""
+    parts = urllib.parse.urlsplit(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parts.netloc or ""):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def _origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class _NoCookies(httpx.Cookies):
@@ -119,12 +151,14 @@ class PerConnectionTransport(httpx.AsyncBaseTransport):
     1.7 ms in 16 pools of one. Keep-alive, reuse and timeouts are httpx's own.
     """
 
-    def __init__(self, connections: int, *, keepalive_expiry: float) -> None:
+    def __init__(
+        self, connections: int, *, keepalive_expiry: float, proxy: str | None = None
+    ) -> None:
         limits = httpx.Limits(
             max_connections=1, max_keepalive_connections=1, keepalive_expiry=keepalive_expiry
         )
         self._all = tuple(
-            httpx.AsyncHTTPTransport(verify=_tls_context(), limits=limits)
+            httpx.AsyncHTTPTransport(verify=_tls_context(), limits=limits, proxy=proxy)
             for _ in range(max(connections, 1))
         )
         self._idle = list(self._all)

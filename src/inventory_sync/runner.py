@@ -158,8 +158,16 @@ async def connect(settings: Settings, documents: Documents | None = None) -> Asy
     }
     fluent_limit = settings.fluent_concurrency
     async with (
-        make_client(max_connections=fluent_limit + 2, **timeouts) as fluent_http,
-        make_client(max_connections=settings.ct_concurrency + 2, **timeouts) as ct_http,
+        make_client(
+            max_connections=fluent_limit + 2,
+            urls=(settings.fluent_token_url, settings.fluent_graphql_url),
+            **timeouts,
+        ) as fluent_http,
+        make_client(
+            max_connections=settings.ct_concurrency + 2,
+            urls=(settings.ct_token_url, settings.ct_graphql_url),
+            **timeouts,
+        ) as ct_http,
     ):
         fluent_tokens = TokenProvider(
             fluent_http,

@@ -3,7 +3,10 @@ when its response is closed, and httpx's pool timeout when none is free."""
 
 from __future__ import annotations
 
+import socket
+
 import anyio
+import anyio.abc
 import httpx
 import pytest
 import respx
@@ -59,3 +62,43 @@ async def test_a_failed_request_gives_its_connection_back() -> None:
         with pytest.raises(httpx.ConnectError):
             await http.post(URL)
         assert (await http.post(URL)).status_code == 204
+
+
+@pytest.mark.parametrize("no_proxy", ["", "127.0.0.1"])
+async def test_the_environments_proxy_is_used_unless_no_proxy_exempts_the_host(
+    monkeypatch: pytest.MonkeyPatch, no_proxy: str
+) -> None:
+    seen: list[str] = []
+
+    async def serve(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += await stream.receive()
+            seen.append(head.split(b"\r\n", 1)[0].decode())
+            await stream.send(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+            )
+
+    closed = socket.create_server(("127.0.0.1", 0))  # a port nothing listens on
+    url = f"http://127.0.0.1:{closed.getsockname()[1]}/graphql"
+    closed.close()
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, serve)
+            client = make_client(timeout=3, connect_timeout=3, max_connections=2, urls=[url])
+            async with client as http:
+                if no_proxy:
+                    with pytest.raises(httpx.ConnectError):  # straight to the closed port
+                        await http.post(url, json={})
+                else:
+                    assert (await http.post(url, json={})).text == "ok"
+            tg.cancel_scope.cancel()
+
+    assert seen == ([] if no_proxy else [f"POST {url} HTTP/1.1"])
