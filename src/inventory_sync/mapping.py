@@ -38,6 +38,7 @@ class Mapped:
     wanted: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
     skipped_refs: list[str] = field(default_factory=list)
+    renamed: bool = False  # some SKU differs from its product ref
     clamped: int = 0
     failures: list[ItemFailure] = field(default_factory=list)
 
@@ -98,6 +99,7 @@ def apply(
         except Exception as e:  # the hook is the operator's code: any error fails one position
             out.failures.append(ItemFailure(ref, "MapperError", f"{type(e).__name__}: {e}"))
             continue
+        out.renamed = out.renamed or sku != ref
         value, was_clamped = clamp(new_quantity, negative)
         if was_clamped:
             clamped.add(sku)
@@ -108,17 +110,21 @@ def apply(
     return out
 
 
-def protected_skus(mapper: Mapper, refs: Iterable[str], profile: str) -> set[str]:
+def protected_skus(mapper: Mapper, refs: Iterable[str], profile: str) -> tuple[set[str], int]:
     """SKUs that positions the job does not write may still stand for, for
     ``--zero-missing`` to spare: each ref itself, and the SKU the mapper gives it (asked
-    with quantity 0; a mapper that raises or skips it adds nothing more)."""
+    with quantity 0). Also how many refs the mapper gave no SKU for (it skipped or
+    raised): with a mapper that renames, their SKUs are unknown."""
     out: set[str] = set()
+    unknown = 0
     for ref in refs:
         out.add(ref)
         try:
             mapped = mapper(SourcePosition(ref, 0, profile))
-        except Exception:  # noqa: S112 - the operator's code; the ref itself is kept
-            continue
+        except Exception:  # the operator's code: the ref itself is kept, the SKU unknown
+            mapped = None
         if mapped is not None and isinstance(mapped[0], str):
             out.add(mapped[0])
-    return out
+        else:
+            unknown += 1
+    return out, unknown

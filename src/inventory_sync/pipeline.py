@@ -134,6 +134,9 @@ async def sync_profile(
     working = anyio.CancelScope()
     received = page_no = 0
     seen: set[str] | None = set() if options.zero_missing else None
+    # --zero-missing with a mapper: whether it renames, and how many unwritten positions
+    # it named no SKU for (then their entries cannot be told from ones to zero)
+    renamed, unknown_skus = False, 0
 
     def changed(change: Change) -> None:
         if on_change is not None:
@@ -250,6 +253,7 @@ async def sync_profile(
                     chunk.done.set()
 
     async def process(positions: list[Position], repeats: int = 0) -> None:
+        nonlocal renamed, unknown_skus
         negative = "keep" if options.mapper is not None else options.negative
         checked = check_positions(positions, negative)
         counts = Counts(
@@ -277,7 +281,10 @@ async def sync_profile(
             if options.mapper is None:
                 seen.update(unwritten)
             else:
-                seen.update(mapping.protected_skus(options.mapper, unwritten, profile.name))
+                spared, unknown = mapping.protected_skus(options.mapper, unwritten, profile.name)
+                seen.update(spared)
+                renamed = renamed or mapped.renamed
+                unknown_skus += unknown
         if wanted:
             existing = {} if channel_id is None else await sink.existing(channel_id, list(wanted))
             plan = diff(wanted, existing)
@@ -343,20 +350,24 @@ async def sync_profile(
                 mapped = mapping.apply(options.mapper, checked.wanted, profile.name, "keep")
                 into.update(mapped.wanted)
                 unwritten += mapped.skipped_refs + [f.sku for f in mapped.failures]
-                into.update(mapping.protected_skus(options.mapper, unwritten, profile.name))
+                into.update(mapping.protected_skus(options.mapper, unwritten, profile.name)[0])
 
     async def zero_missing() -> None:
         """Set to 0 every entry of the channel whose SKU the master did not return."""
         if seen is None or channel_id is None:
             return
+        reason = None
         if result.counts.failed:
             # a failed position (a write, or a mapper error) may stand for a SKU the
             # master has: zero nothing this time; the next clean full run does it
-            log.warning(
-                "inventory_sync.zero_missing_skipped",
-                profile=profile.name,
-                reason=f"{result.counts.failed} position(s) failed",
+            reason = f"{result.counts.failed} position(s) failed"
+        elif renamed and unknown_skus:
+            reason = (
+                f"the mapper renames SKUs and named none for {unknown_skus} position(s) "
+                "it skipped: their entries cannot be told from ones the master lacks"
             )
+        if reason is not None:
+            log.warning("inventory_sync.zero_missing_skipped", profile=profile.name, reason=reason)
             return
         await see_late_positions(seen)
         counts = Counts()

@@ -373,3 +373,28 @@ def test_zero_missing_zeroes_nothing_when_a_position_failed(
     assert result.summary("eu")["zeroed"] == 0
     (skipped,) = result.named("inventory_sync.zero_missing_skipped")
     assert "1 position(s) failed" in skipped["reason"]
+
+
+def test_zero_missing_zeroes_nothing_when_a_renaming_mapper_skips_by_quantity(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    """X is skipped (quantity 2) by a mapper that renames: its entry CT-X cannot be told
+    from one the master lacks, so nothing is zeroed."""
+    ct.add_channel("eu-warehouse")
+    fluent.upsert_position("AGG_EU", "A", "A", 5, updated_on=OLD)
+    fluent.upsert_position("AGG_EU", "X", "X", 2, updated_on=OLD)
+    ct.add_entry("CT-X", "eu-warehouse", 5)
+    ct.add_entry("CT-gone", "eu-warehouse", 4)
+    job.profiles(("eu", "eu-warehouse", "AGG_EU"))
+
+    result = job.run(
+        "run",
+        "--full",
+        "--zero-missing",
+        env=mapper_env(job, "sample_mappers:prefixed_above_threshold"),
+    )
+
+    assert result.returncode == 0, result.stdout
+    assert ct.entries("eu-warehouse") == {"CT-A": 5, "CT-X": 5, "CT-gone": 4}
+    (skipped,) = result.named("inventory_sync.zero_missing_skipped")
+    assert "named none for 1 position(s)" in skipped["reason"]

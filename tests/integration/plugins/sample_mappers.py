@@ -36,3 +36,10 @@ NOT_CALLABLE = 42
 
 def two_arguments(position: SourcePosition, extra: int) -> tuple[str, int]:
     return position.product_ref, extra
+
+
+def prefixed_above_threshold(position: SourcePosition) -> tuple[str, int] | None:
+    """Renames, and leaves low stock alone (skips it by its quantity)."""
+    if position.quantity < 3:
+        return None
+    return f"CT-{position.product_ref}", position.quantity
