@@ -232,7 +232,10 @@ def choose_window(
     profile: Profile,
     run_start: datetime,
     settings: Settings,
+    *,
+    quiet: bool = False,
 ) -> Window:
+    """The window to sync; unless ``quiet``, a changed profile (a full sync) is logged."""
     lag = timedelta(seconds=settings.settle_lag_seconds)
     if options.window_from is not None or options.window_to is not None:
         latest = run_start - lag
@@ -246,13 +249,14 @@ def choose_window(
         return Window(start=options.window_from, end=truncate_to_millis(end))
     previous_end = None if previous is None or options.full else previous.previous_end
     if previous is not None and previous.props.model_dump() != profile.props():
-        log.warning(
-            "inventory_sync.profile_changed",
-            profile=profile.name,
-            stored=previous.props.model_dump(),
-            now=profile.props(),
-            action="full sync",
-        )
+        if not quiet:
+            log.warning(
+                "inventory_sync.profile_changed",
+                profile=profile.name,
+                stored=previous.props.model_dump(),
+                now=profile.props(),
+                action="full sync",
+            )
         previous_end = None
     return delta_window(
         previous_end, run_start, overlap=timedelta(seconds=settings.overlap_seconds), settle_lag=lag
@@ -273,9 +277,21 @@ async def stop_at_deadline(stop: Stop, seconds: float) -> None:
         stop.request(f"run deadline of {seconds:g} s reached")
 
 
+@contextlib.asynccontextmanager
+async def _lock_unless(
+    dry_run: bool, store: StateStore, profile: str
+) -> AsyncIterator[ProfileLock | None]:
+    """The profile's lock; a dry run writes nothing, so it needs none (None)."""
+    if dry_run:
+        yield None
+        return
+    async with store.lock(profile) as lock:
+        yield lock
+
+
 async def _load_early(store: StateStore, profile: str) -> StateRecord | None:
     """The record as it is before the run; a store that cannot be read now is left to
-    the profile's own read under its lock, which fails that profile (logged, pushed)."""
+    the profile's own read (under its lock, or in a dry run), which fails that profile."""
     try:
         return await store.load(profile)
     except StateFormatError:
@@ -334,7 +350,7 @@ async def run(
             zero_missing=options.zero_missing,
         )
         for p in profiles:  # flags that cannot work fail here, before anything is written
-            choose_window(options, previous[p.name], p, run_start, settings)
+            choose_window(options, previous[p.name], p, run_start, settings, quiet=True)
         summaries: dict[str, RunSummary] = {}
         stop = Stop()
         async with anyio.create_task_group() as guards:
@@ -384,7 +400,7 @@ class Reporting:
 
 async def run_profile(
     profile: Profile,
-    window_for: Callable[[StateRecord | None], Window],
+    window_for: Callable[..., Window],
     previous: StateRecord | None,
     apis: Apis,
     store: StateStore,
@@ -404,7 +420,7 @@ async def run_profile(
     ``window_for`` turns it into the window to sync.
     """
     started = clock()
-    window = window_for(previous)
+    window = window_for(previous, quiet=True)  # the summary's, until the record is read again
     summary = RunSummary(
         profile=profile.name,
         status=RunStatus.FAILED,
@@ -417,13 +433,11 @@ async def run_profile(
     saved: StateRecord | None = previous
     try:
         with collecting(metrics):
-            if options.dry_run:  # writes nothing, so it needs no lock
+            async with _lock_unless(options.dry_run, store, profile.name) as lock:
+                previous = saved = await store.load(profile.name)
+                window = summary.window = window_for(previous)
                 await _sync(profile, window, apis, options, summary, on_change, stop)
-            else:
-                async with store.lock(profile.name) as lock:
-                    previous = saved = await store.load(profile.name)
-                    window = summary.window = window_for(previous)
-                    await _sync(profile, window, apis, options, summary, on_change, stop)
+                if lock is not None:
                     saved = await _save(profile, window, previous, store, lock, summary, clock)
     except LockHeldError as e:
         summary.status = RunStatus.FAILED if fail_if_locked else RunStatus.SKIPPED

@@ -281,3 +281,35 @@ def test_with_several_profiles_each_delta_reads_its_own_window(
     assert second.named("inventory_sync.profile_changed") == []
     assert ct.entries("eu-warehouse") == {"S-0": 10, "S-1": 1, "S-2": 2}
     assert ct.entries("us-warehouse") == {"S-0": 0, "S-1": 11, "S-2": 2}
+
+
+def test_a_changed_profile_is_logged_once_and_synced_in_full(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    seed_eu(fluent, ct)
+    job.profiles(EU)
+    assert job.run("run").returncode == 0
+    ct.add_channel("eu-new")
+    job.profiles(("eu", "eu-new", "AGG_EU"))
+
+    result = job.run("run")
+
+    assert result.returncode == 0, result.stdout
+    (changed,) = result.named("inventory_sync.profile_changed")
+    assert changed["now"]["ctChannelKey"] == "eu-new"
+    assert result.summary("eu")["window_start"] is None
+
+
+def test_a_dry_run_against_an_unreadable_state_fails_instead_of_planning_a_full_sync(
+    job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> None:
+    seed_eu(fluent, ct)
+    job.profiles(EU)
+    (job.workdir / "state").mkdir()
+    (job.workdir / "state" / "eu.json").mkdir()  # a directory where the record should be
+
+    result = job.run("run", "--dry-run")
+
+    assert result.returncode == 1
+    assert "state store" in result.summary("eu")["error"]
+    assert result.named("inventory_sync.planned") == []
