@@ -127,7 +127,14 @@ def test_cronjob_fields_come_from_values(rendered: dict[str, Rendered], case: st
         assert job["backoffLimit"] == v["backoffLimit"]
     assert job["activeDeadlineSeconds"] == v["activeDeadlineSeconds"]
     assert job["ttlSecondsAfterFinished"] == v["ttlSecondsAfterFinished"]
-    assert job["podFailurePolicy"] == v["podFailurePolicy"]
+    if v["shards"] == 1:
+        assert job["podFailurePolicy"] == v["podFailurePolicy"]
+    else:  # FailJob fails just that shard (see test_a_failing_shard_does_not_end_the_others)
+        as_index = [
+            {**rule, "action": "FailIndex"} if rule["action"] == "FailJob" else rule
+            for rule in v["podFailurePolicy"]["rules"]
+        ]
+        assert job["podFailurePolicy"] == {"rules": as_index}
     assert r.pod_spec["restartPolicy"] == "Never"
     # a run ends (Kubernetes kills it) before the next one is due ...
     every = re.fullmatch(r"\*/(\d+) \* \* \* \*", v["schedule"])
@@ -236,10 +243,12 @@ def test_a_failing_shard_does_not_end_the_others(rendered: dict[str, Rendered], 
     assert job["maxFailedIndexes"] == shards  # the default: never stop the other shards
     # left to its default (unlimited with backoffLimitPerIndex); 0 would end every shard
     assert "backoffLimit" not in job
-    # only the other policy rules stop the whole Job; none of them fails on a shard's error
-    for rule in job["podFailurePolicy"]["rules"]:
-        if rule["action"] == "FailJob":
-            assert rule["onExitCodes"]["values"] == [2]  # configuration: the same for all
+    # a shard's configuration error (exit 2: e.g. a bad state record of one of its
+    # profiles) fails that shard only: FailJob is rendered as FailIndex
+    rules = job["podFailurePolicy"]["rules"]
+    assert all(rule["action"] != "FailJob" for rule in rules)
+    (config_error,) = [rule for rule in rules if "onExitCodes" in rule]
+    assert (config_error["action"], config_error["onExitCodes"]["values"]) == ("FailIndex", [2])
 
 
 def test_sharded_retries_and_failed_shards_are_values(helm: Helm, tmp_path: Path) -> None:
