@@ -57,7 +57,8 @@ class RetryPolicy:
         The first attempt runs before stamina is set up (most requests succeed at once,
         and a retry context costs about as much CPU as a request); when it fails, it is
         handed to stamina as its first attempt, so attempts, waits and hooks are as if
-        stamina had run it.
+        stamina had run it; only the total time (``timeout``) starts counting after that
+        first attempt, so it may be exceeded by one request's own timeout.
         """
         try:
             return await fn()
