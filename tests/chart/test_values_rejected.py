@@ -27,6 +27,13 @@ SCHEMA_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("unknown-nested-key", {"credentials": {"fluentPasword": "x"}}, ["fluentPasword"]),
     ("state-backend-file", {"state": {"backend": "file"}}, ["/state/backend", "configmap"]),
     ("empty-profiles", {"profiles": []}, ["/profiles"]),
+    ("resources-typo", {"resources": {"limit": {"cpu": "1"}}}, ["/resources", "limit"]),
+    (
+        "resources-bad-quantity",
+        {"resources": {"limits": {"cpu": "banana"}}},
+        ["/resources/limits/cpu"],
+    ),
+    ("toleration-typo", {"tolerations": [{"key": "a", "effekt": "NoSchedule"}]}, ["effekt"]),
     (
         "profile-missing-field",
         {"profiles": [{"name": "eu", "ctChannelKey": "x"}]},
