@@ -110,15 +110,18 @@ def apply(
     return out
 
 
-def protected_skus(mapper: Mapper, refs: Iterable[str], profile: str) -> tuple[set[str], int]:
+def protected_skus(
+    mapper: Mapper | None, refs: Iterable[str], profile: str
+) -> tuple[set[str], int]:
     """SKUs that positions the job does not write may still stand for, for
-    ``--zero-missing`` to spare: each ref itself, and the SKU the mapper gives it (asked
-    with quantity 0). Also how many refs the mapper gave no SKU for (it skipped or
-    raised): with a mapper that renames, their SKUs are unknown."""
-    out: set[str] = set()
+    ``--zero-missing`` to spare: each ref itself, and the SKU the mapper (if any) gives
+    it, asked with quantity 0. Also how many refs the mapper gave no SKU for (it skipped
+    or raised): with a mapper that renames, their SKUs are unknown."""
+    out: set[str] = set(refs)
+    if mapper is None:
+        return out, 0
     unknown = 0
-    for ref in refs:
-        out.add(ref)
+    for ref in list(out):
         try:
             mapped = mapper(SourcePosition(ref, 0, profile))
         except Exception:  # the operator's code: the ref itself is kept, the SKU unknown

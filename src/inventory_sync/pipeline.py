@@ -277,14 +277,10 @@ async def sync_profile(
             for failure in mapped.failures:
                 fail(counts, failure.sku, failure.code, failure.message)
         if seen is not None:
-            seen.update(wanted)
-            if options.mapper is None:
-                seen.update(unwritten)
-            else:
-                spared, unknown = mapping.protected_skus(options.mapper, unwritten, profile.name)
-                seen.update(spared)
-                renamed = renamed or mapped.renamed
-                unknown_skus += unknown
+            spared, unknown = mapping.protected_skus(options.mapper, unwritten, profile.name)
+            seen.update(wanted, spared)
+            renamed = renamed or (options.mapper is not None and mapped.renamed)
+            unknown_skus += unknown
         if wanted:
             existing = {} if channel_id is None else await sink.existing(channel_id, list(wanted))
             plan = diff(wanted, existing)
@@ -342,15 +338,13 @@ async def sync_profile(
         async with contextlib.aclosing(pages):
             async for page in pages:
                 checked = check_positions(page, "keep")
-                unwritten = [bad.ref for bad in checked.invalid]
-                if options.mapper is None:
-                    into.update(checked.wanted)
-                    into.update(unwritten)
-                    continue
-                mapped = mapping.apply(options.mapper, checked.wanted, profile.name, "keep")
-                into.update(mapped.wanted)
-                unwritten += mapped.skipped_refs + [f.sku for f in mapped.failures]
-                into.update(mapping.protected_skus(options.mapper, unwritten, profile.name)[0])
+                wanted, unwritten = checked.wanted, [bad.ref for bad in checked.invalid]
+                if options.mapper is not None:
+                    mapped = mapping.apply(options.mapper, wanted, profile.name, "keep")
+                    wanted = mapped.wanted
+                    unwritten += mapped.skipped_refs + [f.sku for f in mapped.failures]
+                spared, _ = mapping.protected_skus(options.mapper, unwritten, profile.name)
+                into.update(wanted, spared)
 
     async def zero_missing() -> None:
         """Set to 0 every entry of the channel whose SKU the master did not return."""

@@ -12,7 +12,7 @@ from tests.emulators.commercetools import CommercetoolsEmulator
 from tests.emulators.faults import Fault
 from tests.emulators.fluent import FluentEmulator
 
-from .conftest import Job
+from .conftest import Job, Result
 
 OLD = "2026-01-01T00:00:00.000Z"
 
@@ -313,20 +313,36 @@ def test_zero_missing_keeps_skus_the_master_changed_within_the_settle_lag(
     assert result.summary("eu")["zeroed"] == 7
 
 
+def reconcile_with_mapper(
+    job: Job,
+    fluent: FluentEmulator,
+    ct: CommercetoolsEmulator,
+    mapper: str,
+    master: dict[str, int | None],
+    entries: dict[str, int],
+) -> Result:
+    """``run --full --zero-missing`` with ``mapper``, the master's positions (ref →
+    quantity) and the channel's entries (sku → quantity) seeded first."""
+    ct.add_channel("eu-warehouse")
+    for ref, quantity in master.items():
+        fluent.upsert_position("AGG_EU", ref, ref, quantity, updated_on=OLD)
+    for sku, quantity in entries.items():
+        ct.add_entry(sku, "eu-warehouse", quantity)
+    job.profiles(("eu", "eu-warehouse", "AGG_EU"))
+    return job.run("run", "--full", "--zero-missing", env=mapper_env(job, mapper))
+
+
 def test_zero_missing_with_a_renaming_mapper_spares_what_the_master_has(
     job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
 ) -> None:
     """Invalid positions are spared under their mapped SKU, not only their ref."""
-    ct.add_channel("eu-warehouse")
-    fluent.upsert_position("AGG_EU", "A", "A", 5, updated_on=OLD)
-    fluent.upsert_position("AGG_EU", "bad", "bad", None, updated_on=OLD)
-    ct.add_entry("CT-A", "eu-warehouse", 1)
-    ct.add_entry("CT-bad", "eu-warehouse", 3)  # the master has "bad", unusable quantity
-    ct.add_entry("CT-gone", "eu-warehouse", 4)
-    job.profiles(("eu", "eu-warehouse", "AGG_EU"))
-
-    result = job.run(
-        "run", "--full", "--zero-missing", env=mapper_env(job, "sample_mappers:prefixed")
+    result = reconcile_with_mapper(
+        job,
+        fluent,
+        ct,
+        "sample_mappers:prefixed",
+        {"A": 5, "bad": None},  # the master has "bad", with an unusable quantity
+        {"CT-A": 1, "CT-bad": 3, "CT-gone": 4},
     )
 
     assert result.returncode == 0, result.stdout
@@ -337,15 +353,13 @@ def test_zero_missing_with_a_renaming_mapper_spares_what_the_master_has(
 def test_zero_missing_with_an_allow_list_spares_skipped_refs(
     job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
 ) -> None:
-    ct.add_channel("eu-warehouse")
-    for ref, quantity in (("A", 5), ("C", 6)):
-        fluent.upsert_position("AGG_EU", ref, ref, quantity, updated_on=OLD)
-    ct.add_entry("C", "eu-warehouse", 2)  # not on the allow list: not this job's to touch
-    ct.add_entry("gone", "eu-warehouse", 4)
-    job.profiles(("eu", "eu-warehouse", "AGG_EU"))
-
-    result = job.run(
-        "run", "--full", "--zero-missing", env=mapper_env(job, "sample_mappers:allow_list")
+    result = reconcile_with_mapper(
+        job,
+        fluent,
+        ct,
+        "sample_mappers:allow_list",
+        {"A": 5, "C": 6},
+        {"C": 2, "gone": 4},  # C is not on the allow list: not this job's to touch
     )
 
     assert result.returncode == 0, result.stdout
@@ -357,15 +371,8 @@ def test_zero_missing_zeroes_nothing_when_a_position_failed(
 ) -> None:
     """A mapper error hides which SKU the position stands for: zeroing could take stock
     the master has (here B) off sale, so a run with failures zeroes nothing."""
-    ct.add_channel("eu-warehouse")
-    for ref, quantity in (("A", 5), ("B", 7)):
-        fluent.upsert_position("AGG_EU", ref, ref, quantity, updated_on=OLD)
-    ct.add_entry("B", "eu-warehouse", 7)
-    ct.add_entry("gone", "eu-warehouse", 4)
-    job.profiles(("eu", "eu-warehouse", "AGG_EU"))
-
-    result = job.run(
-        "run", "--full", "--zero-missing", env=mapper_env(job, "sample_mappers:fragile")
+    result = reconcile_with_mapper(
+        job, fluent, ct, "sample_mappers:fragile", {"A": 5, "B": 7}, {"B": 7, "gone": 4}
     )
 
     assert result.returncode == 1
@@ -380,18 +387,13 @@ def test_zero_missing_zeroes_nothing_when_a_renaming_mapper_skips_by_quantity(
 ) -> None:
     """X is skipped (quantity 2) by a mapper that renames: its entry CT-X cannot be told
     from one the master lacks, so nothing is zeroed."""
-    ct.add_channel("eu-warehouse")
-    fluent.upsert_position("AGG_EU", "A", "A", 5, updated_on=OLD)
-    fluent.upsert_position("AGG_EU", "X", "X", 2, updated_on=OLD)
-    ct.add_entry("CT-X", "eu-warehouse", 5)
-    ct.add_entry("CT-gone", "eu-warehouse", 4)
-    job.profiles(("eu", "eu-warehouse", "AGG_EU"))
-
-    result = job.run(
-        "run",
-        "--full",
-        "--zero-missing",
-        env=mapper_env(job, "sample_mappers:prefixed_above_threshold"),
+    result = reconcile_with_mapper(
+        job,
+        fluent,
+        ct,
+        "sample_mappers:prefixed_above_threshold",
+        {"A": 5, "X": 2},
+        {"CT-X": 5, "CT-gone": 4},
     )
 
     assert result.returncode == 0, result.stdout

@@ -40,6 +40,20 @@ def seed(fluent: FluentEmulator, ct: CommercetoolsEmulator, catalogue: str, chan
     ct.add_entry("S2", channel, 9)  # differs → updated
 
 
+def eu_pushing_to(
+    gateway: str, job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator
+) -> dict[str, str]:
+    """Seed the eu profile; the environment of a run that pushes to ``gateway``."""
+    seed(fluent, ct, "AGG_EU", "eu-warehouse")
+    job.profiles(EU)
+    return {"INVENTORY_SYNC_PUSHGATEWAY_URL": gateway, **FAST}
+
+
+def fail_writes(ct: CommercetoolsEmulator) -> None:
+    """Every mutation answers 503 (retried, then failed): the run fails."""
+    ct.faults.add(Fault("status", on="mutation", status=503, rate=1.0))
+
+
 def value(
     samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
 ) -> float:
@@ -88,16 +102,14 @@ def test_a_successful_run_pushes_its_counts(
 def test_a_failed_run_keeps_the_last_success_and_records_the_failure(
     job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator, gateway: str
 ) -> None:
-    seed(fluent, ct, "AGG_EU", "eu-warehouse")
-    job.profiles(EU)
-    env = {"INVENTORY_SYNC_PUSHGATEWAY_URL": gateway, **FAST}
+    env = eu_pushing_to(gateway, job, fluent, ct)
     assert job.run("run", env=env).returncode == 0
     success = value(
         pushed(gateway, job="inventory-sync", profile="eu"),
         "inventory_sync_last_success_timestamp_seconds",
     )
     fluent.upsert_position("AGG_EU", "S3", "S3", 40)
-    ct.faults.add(Fault("status", on="mutation", status=503, rate=1.0))
+    fail_writes(ct)
 
     failed = job.run("run", env=env)
 
@@ -120,10 +132,8 @@ def test_a_failed_run_keeps_the_last_success_and_records_the_failure(
 def test_a_clean_run_sends_every_series_and_overwrites_the_last_runs_counts(
     job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator, gateway: str
 ) -> None:
-    seed(fluent, ct, "AGG_EU", "eu-warehouse")
-    job.profiles(EU)
-    env = {"INVENTORY_SYNC_PUSHGATEWAY_URL": gateway, **FAST}
-    ct.faults.add(Fault("status", on="mutation", status=503, rate=1.0))
+    env = eu_pushing_to(gateway, job, fluent, ct)
+    fail_writes(ct)
     assert job.run("run", env=env).returncode == 1
     got = pushed(gateway, job="inventory-sync", profile="eu")
     assert value(got, "inventory_sync_http_retries_total", api="commercetools") == 1
@@ -158,10 +168,8 @@ def test_a_clean_run_sends_every_series_and_overwrites_the_last_runs_counts(
 def test_lag_is_infinite_while_there_is_no_previous_end_date(
     job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator, gateway: str
 ) -> None:
-    seed(fluent, ct, "AGG_EU", "eu-warehouse")
-    job.profiles(EU)
-    env = {"INVENTORY_SYNC_PUSHGATEWAY_URL": gateway, **FAST}
-    ct.faults.add(Fault("status", on="mutation", status=503, rate=1.0))
+    env = eu_pushing_to(gateway, job, fluent, ct)
+    fail_writes(ct)
 
     assert job.run("run", env=env).returncode == 1  # never succeeded
 
@@ -204,12 +212,10 @@ def run_while_locked(job: Job, profile: str, env: dict[str, str]) -> Result:
 def test_a_skipped_run_keeps_the_last_runs_failure(
     job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator, gateway: str
 ) -> None:
-    seed(fluent, ct, "AGG_EU", "eu-warehouse")
-    job.profiles(EU)
-    env = {"INVENTORY_SYNC_PUSHGATEWAY_URL": gateway, **FAST}
+    env = eu_pushing_to(gateway, job, fluent, ct)
     assert job.run("run", env=env).returncode == 0
     fluent.upsert_position("AGG_EU", "S3", "S3", 40)
-    ct.faults.add(Fault("status", on="mutation", status=503, rate=1.0))
+    fail_writes(ct)
     assert job.run("run", env=env).returncode == 1
     failed = pushed(gateway, job="inventory-sync", profile="eu")
 
@@ -276,7 +282,7 @@ def test_a_pushgateway_that_is_down_keeps_a_failed_syncs_exit_code(
 ) -> None:
     seed(fluent, ct, "AGG_EU", "eu-warehouse")
     job.profiles(EU)
-    ct.faults.add(Fault("status", on="mutation", status=503, rate=1.0))
+    fail_writes(ct)
     down = f"http://127.0.0.1:{free_port()}"
 
     result = job.run("run", env={"INVENTORY_SYNC_PUSHGATEWAY_URL": down, **FAST})

@@ -55,12 +55,16 @@ def run_in_process(
     return anyio.run(runner.run, settings, runner.RunOptions())
 
 
+def seed_one(job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator, ref: str) -> None:
+    ct.add_channel("eu-warehouse")
+    fluent.upsert_position("AGG_EU", ref, ref, 3, updated_on=OLD)
+    job.profiles(("eu", "eu-warehouse", "AGG_EU"))
+
+
 def test_a_reset_just_before_the_lock_is_honoured(
     job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ct.add_channel("eu-warehouse")
-    fluent.upsert_position("AGG_EU", "OLD-1", "OLD-1", 3, updated_on=OLD)
-    job.profiles(("eu", "eu-warehouse", "AGG_EU"))
+    seed_one(job, fluent, ct, "OLD-1")
     assert job.run("run").returncode == 0
     fluent.upsert_position("AGG_EU", "OLD-2", "OLD-2", 4, updated_on=OLD)  # before the window
 
@@ -74,9 +78,7 @@ def test_a_reset_just_before_the_lock_is_honoured(
 def test_a_store_unreadable_under_the_lock_fails_the_profile_visibly(
     job: Job, fluent: FluentEmulator, ct: CommercetoolsEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ct.add_channel("eu-warehouse")
-    fluent.upsert_position("AGG_EU", "A", "A", 3, updated_on=OLD)
-    job.profiles(("eu", "eu-warehouse", "AGG_EU"))
+    seed_one(job, fluent, ct, "A")
 
     (summary,) = run_in_process(job, monkeypatch, UnreadableUnderLock)
 
