@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 
@@ -30,20 +30,32 @@ API = "commercetools"
 MAX_PREDICATE_CHARS = 9_500  # commercetools caps query predicates near 10,000 characters
 MAX_LIMIT = 500
 
-Outcome = Literal["created", "updated", "unchanged", "failed"]
 
-
-@dataclass(slots=True)  # one per position: not frozen, which costs 3x to build
-class WriteResult:
+@dataclass(slots=True)
+class WriteFailure:
     sku: str
-    outcome: Outcome
-    code: str = ""
-    message: str = ""
+    code: str
+    message: str
+
+
+@dataclass(slots=True)
+class Written:
+    """What ``CommercetoolsSink.write`` did, by outcome. ``created`` and ``updated`` hold
+    the writes as finally sent (a create that met an entry made meanwhile is sent again
+    as an update of it); ``unchanged`` the SKUs a conflict's re-read found already equal.
+    Lists of the writes themselves: nothing is built per position that succeeded."""
+
+    created: list[Write] = field(default_factory=list)
+    updated: list[Write] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[WriteFailure] = field(default_factory=list)
 
 
 def quote(value: str) -> str:
     """A commercetools predicate string literal: ``\\`` and ``"`` escaped."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if "\\" in value or '"' in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{value}"'
 
 
 def sku_predicates(skus: Sequence[str], channel_id: str) -> Iterator[str]:
@@ -156,9 +168,10 @@ class CommercetoolsSink:
                 raise BadResponseError(API, f"inventoryEntries did not move past id {after!r}")
             after = page[-1].id
 
-    async def write(self, channel_id: str, writes: Sequence[Write]) -> list[WriteResult]:
-        """Apply ``writes`` in concurrent batches, settling conflicts; one result per write."""
-        results: list[WriteResult] = []
+    async def write(self, channel_id: str, writes: Sequence[Write]) -> Written:
+        """Apply ``writes`` in concurrent batches, settling conflicts; every write ends in
+        exactly one of ``Written``'s lists."""
+        written = Written()
         pending = list(writes)
         for attempt in range(self._conflict_retries + 1):
             if not pending:
@@ -168,25 +181,26 @@ class CommercetoolsSink:
             async with anyio.create_task_group() as tg:
                 for start in range(0, len(pending), self._batch_size):
                     batch = pending[start : start + self._batch_size]
-                    tg.start_soon(self._write_batch, channel_id, batch, results, retry, last_round)
-            pending = await self._refresh(channel_id, retry, results) if retry else []
-        return results
+                    tg.start_soon(self._write_batch, channel_id, batch, written, retry, last_round)
+            pending = await self._refresh(channel_id, retry, written) if retry else []
+        return written
 
     async def _write_batch(
         self,
         channel_id: str,
         batch: list[Write],
-        results: list[WriteResult],
+        written: Written,
         retry: list[Write],
         last_round: bool,
     ) -> None:
-        document = _batch_document(self._create, self._update, _kinds(batch))
+        kinds = _kinds(batch)
+        document = _batch_document(self._create, self._update, kinds)
         try:
             body = await self._client.post(document, _batch_variables(channel_id, batch))
         except AuthError:
             raise
         except ApiError as e:
-            results.extend(WriteResult(w.sku, "failed", e.code or "error", str(e)) for w in batch)
+            written.failed.extend(WriteFailure(w.sku, e.code or "error", str(e)) for w in batch)
             return
         data = body.get("data")
         if not isinstance(data, dict):  # JSON objects are dicts: no ABC check per item
@@ -196,26 +210,32 @@ class CommercetoolsSink:
             index = alias_index(error) if isinstance(error, Mapping) else None
             if index is not None and index < len(batch):
                 errors.setdefault(index, error)
+        aliases = _aliases(len(batch))
+        if not errors and None not in map(data.get, aliases):  # the usual case, in bulk
+            if all(kinds):
+                written.created.extend(batch)
+            elif not any(kinds):
+                written.updated.extend(batch)
+            else:
+                for write, create in zip(batch, kinds, strict=True):
+                    (written.created if create else written.updated).append(write)
+            return
         for n, write in enumerate(batch):
-            error = errors.get(n) if errors else None
-            if error is None and data.get(f"i{n}") is not None:
-                kind: Outcome = "created" if isinstance(write, Create) else "updated"
-                results.append(WriteResult(write.sku, kind))
+            error = errors.get(n)
+            if error is None and data.get(aliases[n]) is not None:
+                (written.created if kinds[n] else written.updated).append(write)
             elif error is None:
-                results.append(WriteResult(write.sku, "failed", "NoResult", "no result for item"))
+                written.failed.append(WriteFailure(write.sku, "NoResult", "no result for item"))
             else:
                 code = error_code(error)
                 conflict = _conflict_retry(write, error, code)
                 if conflict is not None and not last_round:
                     retry.append(conflict)
                 else:
-                    results.append(
-                        WriteResult(write.sku, "failed", code, str(error.get("message", "")))
-                    )
+                    message = str(error.get("message", ""))
+                    written.failed.append(WriteFailure(write.sku, code, message))
 
-    async def _refresh(
-        self, channel_id: str, retry: list[Write], results: list[WriteResult]
-    ) -> list[Write]:
+    async def _refresh(self, channel_id: str, retry: list[Write], written: Written) -> list[Write]:
         """Turn conflicted writes into updates against the entries' current versions."""
         unknown = [w.sku for w in retry if isinstance(w, Create) or w.version < 0]
         current = await self.existing(channel_id, unknown) if unknown else {}
@@ -226,16 +246,28 @@ class CommercetoolsSink:
                 continue
             entry = current.get(w.sku)
             if entry is None:
-                out.append(Create(sku=w.sku, quantity=w.quantity))
+                out.append(Create(w.sku, w.quantity))
             elif entry.quantity == w.quantity:
-                results.append(WriteResult(w.sku, "unchanged"))
+                written.unchanged.append(w.sku)
             else:
                 out.append(Update(w.sku, entry.id, entry.version, entry.quantity, w.quantity))
         return out
 
 
 def _kinds(batch: Sequence[Write]) -> tuple[bool, ...]:
-    return tuple(isinstance(w, Create) for w in batch)
+    return tuple([isinstance(w, Create) for w in batch])
+
+
+@functools.cache
+def _aliases(size: int) -> tuple[str, ...]:
+    """The aliases of a batch of ``size`` items: ``i0``, ``i1``, …"""
+    return tuple(f"i{n}" for n in range(size))
+
+
+@functools.cache
+def _variable_names(size: int) -> tuple[tuple[str, str, str, str], ...]:
+    """Item n's variable names (draft, id, version, actions), for n below ``size``."""
+    return tuple((f"draft_{n}", f"id_{n}", f"version_{n}", f"actions_{n}") for n in range(size))
 
 
 @functools.lru_cache(maxsize=256)
@@ -250,17 +282,15 @@ def _batch_variables(channel_id: str, batch: Sequence[Write]) -> dict[str, Any]:
     names of the bundled documents (a custom document must keep them: ``Documents``)."""
     supply = {"typeId": "channel", "id": channel_id}  # one object, serialised per item
     out: dict[str, Any] = {}
-    for n, w in enumerate(batch):
+    for (draft, entry_id, version, actions), w in zip(
+        _variable_names(len(batch)), batch, strict=True
+    ):
         if isinstance(w, Create):
-            out[f"draft_{n}"] = {
-                "sku": w.sku,
-                "quantityOnStock": w.quantity,
-                "supplyChannel": supply,
-            }
+            out[draft] = {"sku": w.sku, "quantityOnStock": w.quantity, "supplyChannel": supply}
         else:
-            out[f"id_{n}"] = w.entry_id
-            out[f"version_{n}"] = w.version
-            out[f"actions_{n}"] = [{"changeQuantity": {"quantity": w.quantity}}]
+            out[entry_id] = w.entry_id
+            out[version] = w.version
+            out[actions] = [{"changeQuantity": {"quantity": w.quantity}}]
     return out
 
 

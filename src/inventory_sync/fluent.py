@@ -57,10 +57,11 @@ class FluentSource:
             edges, has_next = _edges(body)
             if not edges:
                 return
-            yield [_position(edge) for edge in edges]
+            yield _positions(edges)
             if not has_next:
                 return
-            cursor = edges[-1].get("cursor")
+            last = edges[-1]
+            cursor = last.get("cursor") if isinstance(last, dict) else None
             if not isinstance(cursor, str) or not cursor:
                 raise BadResponseError("fluent", "the last edge of a page has no cursor")
             if cursor in seen:
@@ -87,7 +88,7 @@ def _check_errors(body: Mapping[str, Any]) -> None:
     raise GraphQLError("fluent", message, code=code)
 
 
-def _edges(body: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], bool]:
+def _edges(body: Mapping[str, Any]) -> tuple[list[object], bool]:
     try:
         connection = body["data"]["virtualPositions"]
         if connection is None:
@@ -100,15 +101,16 @@ def _edges(body: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], bool]:
         raise BadResponseError("fluent", "answer has no data.virtualPositions") from e
     if not isinstance(edges, list):
         raise BadResponseError("fluent", "virtualPositions.edges is not a list")
-    return [e if isinstance(e, dict) else {} for e in edges], bool(page_info.get("hasNextPage"))
+    return edges, bool(page_info.get("hasNextPage"))
 
 
-_NO_POSITION = Position(product_ref=None, quantity=None)
-
-
-def _position(edge: Mapping[str, Any]) -> Position:
-    # once per position: ``dict`` (what JSON gives) is checked much faster than ``Mapping``
-    node = edge.get("node")
-    if not isinstance(node, dict):
-        return _NO_POSITION
-    return Position(node.get("productRef"), node.get("quantity"))
+def _positions(edges: list[object]) -> list[Position]:
+    """A page's positions; an edge without a node is a position without a ref or quantity
+    (reported as invalid). One pass, no call per position: ``dict`` (what JSON gives) is
+    checked much faster than ``Mapping``."""
+    return [
+        Position(node.get("productRef"), node.get("quantity"))
+        if isinstance(edge, dict) and isinstance(node := edge.get("node"), dict)
+        else Position(None, None)
+        for edge in edges
+    ]

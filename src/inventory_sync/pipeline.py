@@ -95,9 +95,32 @@ class PipelineResult:
 @dataclass(slots=True)
 class _Chunk:
     positions: list[Position]
+    refs: list[str] = field(default_factory=list)  # the product refs that are strings
     done: anyio.Event = field(default_factory=anyio.Event)
     wait_for: list[anyio.Event] = field(default_factory=list)
     repeats: int = 0  # refs an earlier chunk still in flight holds: counted there
+
+    def add(self, positions: list[Position], in_flight: dict[str, anyio.Event]) -> None:
+        """Take ``positions``; a ref that an earlier chunk in flight holds makes this
+        chunk wait for that one. ``in_flight`` maps each ref to its latest chunk's event
+        (set operations, not a step per position: this runs once per position)."""
+        refs = [ref for p in positions if isinstance(ref := p.product_ref, str)]
+        for ref in in_flight.keys() & set(refs):
+            earlier = in_flight[ref]
+            if earlier is not self.done:
+                self.wait_for.append(earlier)
+                self.repeats += 1
+        in_flight.update(dict.fromkeys(refs, self.done))
+        self.positions.extend(positions)
+        self.refs.extend(refs)
+
+    def finish(self, in_flight: dict[str, anyio.Event]) -> None:
+        """Drop this chunk's refs from ``in_flight`` (unless a later chunk holds them)
+        and wake the chunks waiting for it."""
+        for ref in self.refs:
+            if in_flight.get(ref) is self.done:
+                del in_flight[ref]
+        self.done.set()
 
 
 async def sync_profile(
@@ -217,18 +240,15 @@ async def sync_profile(
     async def split(
         recv: ObjectReceiveStream[list[Position]], send: ObjectSendStream[_Chunk]
     ) -> None:
+        size = options.chunk_size
         chunk = _Chunk(positions=[])
         async for page in recv:
-            for position in page:
-                ref = position.product_ref
-                if isinstance(ref, str):
-                    earlier = in_flight.get(ref)
-                    if earlier is not None and earlier is not chunk.done:
-                        chunk.wait_for.append(earlier)
-                        chunk.repeats += 1
-                    in_flight[ref] = chunk.done
-                chunk.positions.append(position)
-                if len(chunk.positions) >= options.chunk_size:
+            start = 0
+            while start < len(page):
+                part = page[start : start + size - len(chunk.positions)]
+                start += len(part)
+                chunk.add(part, in_flight)
+                if len(chunk.positions) >= size:
                     if stop.requested:
                         return
                     await send.send(chunk)
@@ -246,11 +266,7 @@ async def sync_profile(
                         await event.wait()
                     await process(chunk.positions, chunk.repeats)
                 finally:
-                    for position in chunk.positions:
-                        ref = position.product_ref
-                        if isinstance(ref, str) and in_flight.get(ref) is chunk.done:
-                            del in_flight[ref]
-                    chunk.done.set()
+                    chunk.finish(in_flight)
 
     async def process(positions: list[Position], repeats: int = 0) -> None:
         nonlocal renamed, unknown_skus
@@ -293,15 +309,11 @@ async def sync_profile(
     async def write(writes: list[Write], counts: Counts, *, action: str | None) -> None:
         """Send (or, in a dry run, plan) the writes; count and report each outcome.
         ``action`` "zero" counts successful updates as zeroed."""
-        by_sku = {w.sku: w for w in writes} if on_change is not None else {}
 
-        def report(sku: str, outcome: str) -> None:
-            if on_change is None:  # once per position: build nothing nobody reads
-                return
-            w = by_sku[sku]
+        def report(w: Write, outcome: str) -> None:
             kind = action or ("create" if isinstance(w, Create) else "update")
             old = w.old_quantity if isinstance(w, Update) else None
-            changed(Change(profile.name, sku, kind, old, w.quantity, outcome))
+            changed(Change(profile.name, w.sku, kind, old, w.quantity, outcome))
 
         if options.dry_run or channel_id is None:
             for w in writes:
@@ -311,24 +323,30 @@ async def sync_profile(
                     counts.created += 1
                 else:
                     counts.updated += 1
-                report(w.sku, "planned")
+                if on_change is not None:
+                    report(w, "planned")
             return
         if not writes:
             return
-        for outcome in await sink.write(channel_id, writes):
-            if outcome.outcome == "failed":
-                fail(counts, outcome.sku, outcome.code, outcome.message)
-                report(outcome.sku, f"failed:{outcome.code}")
-                continue
-            if outcome.outcome == "unchanged":
-                counts.unchanged += 1
-            elif action == "zero":
-                counts.zeroed += 1
-            elif outcome.outcome == "created":
-                counts.created += 1
-            else:
-                counts.updated += 1
-            report(outcome.sku, outcome.outcome)
+        written = await sink.write(channel_id, writes)
+        by_sku = {w.sku: w for w in writes} if on_change is not None else {}
+        for failure in written.failed:
+            fail(counts, failure.sku, failure.code, failure.message)
+            if on_change is not None:
+                report(by_sku[failure.sku], f"failed:{failure.code}")
+        counts.unchanged += len(written.unchanged)
+        if action == "zero":
+            counts.zeroed += len(written.created) + len(written.updated)
+        else:
+            counts.created += len(written.created)
+            counts.updated += len(written.updated)
+        if on_change is None:  # once per position: build nothing nobody reads
+            return
+        for sku in written.unchanged:
+            report(by_sku[sku], "unchanged")
+        for outcome, applied in (("created", written.created), ("updated", written.updated)):
+            for w in applied:
+                report(w, outcome)
 
     async def see_late_positions(into: set[str]) -> None:
         """Positions updated after the window's end (within the settle lag, or during the

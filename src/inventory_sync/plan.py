@@ -77,25 +77,34 @@ class Plan:
 def check_positions(positions: Iterable[Position], negative: NegativePolicy) -> Checked:
     """Keep the positions that can be written, last one winning per product ref."""
     checked = Checked()
+    wanted = checked.wanted
     clamped_skus: set[str] = set()
     for position in positions:
         ref, quantity = position.product_ref, position.quantity
+        # the usual case first, in as few steps as possible (once per position): a
+        # non-blank string ref and a plain, non-negative int (``bool`` is not ``int``)
+        if type(quantity) is int and quantity >= 0 and type(ref) is str and ref.strip():
+            if ref in wanted:
+                checked.duplicates += 1
+                clamped_skus.discard(ref)
+            wanted[ref] = quantity
+            continue
         if not isinstance(ref, str) or not ref.strip():
             checked.invalid.append(Invalid(ref=repr(ref), reason="empty productRef"))
             continue
         if isinstance(quantity, bool) or not isinstance(quantity, int):
-            checked.wanted.pop(ref, None)
+            wanted.pop(ref, None)
             clamped_skus.discard(ref)
             checked.invalid.append(Invalid(ref=ref, reason=f"quantity is {quantity!r}"))
             continue
-        if ref in checked.wanted:
+        if ref in wanted:
             checked.duplicates += 1
         quantity, was_clamped = clamp(quantity, negative)
         if was_clamped:
             clamped_skus.add(ref)
         else:
             clamped_skus.discard(ref)
-        checked.wanted[ref] = quantity
+        wanted[ref] = quantity
     checked.clamped = len(clamped_skus)
     return checked
 
@@ -114,18 +123,10 @@ def diff(wanted: Mapping[str, int], existing: Mapping[str, ExistingEntry]) -> Pl
     for sku, quantity in wanted.items():
         entry = existing.get(sku)
         if entry is None:
-            plan.writes.append(Create(sku=sku, quantity=quantity))
+            plan.writes.append(Create(sku, quantity))
         elif entry.quantity == quantity:
             plan.unchanged += 1
         else:
-            updates.append(
-                Update(
-                    sku=sku,
-                    entry_id=entry.id,
-                    version=entry.version,
-                    old_quantity=entry.quantity,
-                    quantity=quantity,
-                )
-            )
+            updates.append(Update(sku, entry.id, entry.version, entry.quantity, quantity))
     plan.writes.extend(updates)
     return plan

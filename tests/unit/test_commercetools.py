@@ -5,7 +5,13 @@ import httpx
 import pytest
 import respx
 
-from inventory_sync.commercetools import CommercetoolsSink, WriteResult, quote, sku_predicates
+from inventory_sync.commercetools import (
+    CommercetoolsSink,
+    WriteFailure,
+    Written,
+    quote,
+    sku_predicates,
+)
 from inventory_sync.documents import bundled
 from inventory_sync.errors import ChannelNotFoundError
 from inventory_sync.graphql import FieldTemplate, batch_document
@@ -194,13 +200,13 @@ async def test_writes_settle_duplicate_field_and_concurrent_modification() -> No
     ]
     async with httpx.AsyncClient() as http:
         sink = CommercetoolsSink(ct_client(http), batch_size=10, conflict_retries=2)
-        results = await sink.write("chan", writes)
-    assert sorted(results, key=lambda r: r.sku) == [
-        WriteResult("broken", "failed", "InvalidOperation", "InvalidOperation"),
-        WriteResult("dup", "updated"),
-        WriteResult("new", "created"),
-        WriteResult("stale", "updated"),
-    ]
+        written = await sink.write("chan", writes)
+    assert written == Written(
+        created=[Create("new", 1)],
+        # sent again as updates: of the entry the create met, at the version it has now
+        updated=[Update("dup", "id-dup", 7, 1, 5), Update("stale", "id-stale", 9, 1, 4)],
+        failed=[WriteFailure("broken", "InvalidOperation", "InvalidOperation")],
+    )
     retry = fake.batches[1]
     by_id = {retry[f"id_{n}"]: (retry[f"version_{n}"], retry[f"actions_{n}"]) for n in (0, 1)}
     assert by_id == {
@@ -226,8 +232,7 @@ async def test_a_batch_that_fails_as_a_whole_fails_only_its_items() -> None:
     respx.post(GRAPHQL).mock(side_effect=answer)
     async with httpx.AsyncClient() as http:
         sink = CommercetoolsSink(ct_client(http), batch_size=1, conflict_retries=1)
-        results = await sink.write("chan", [Create("a", 1), Create("b", 2)])
-    by_sku = {r.sku: r for r in results}
-    assert by_sku["b"] == WriteResult("b", "created")
-    assert by_sku["a"].outcome == "failed"
-    assert by_sku["a"].code == "500"
+        written = await sink.write("chan", [Create("a", 1), Create("b", 2)])
+    assert written.created == [Create("b", 2)]
+    assert [(f.sku, f.code) for f in written.failed] == [("a", "500")]
+    assert written.updated == written.unchanged == []

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from inventory_sync.commercetools import WriteResult
+from inventory_sync.commercetools import Written
 from inventory_sync.model import Position, Window
 from inventory_sync.pipeline import PipelineOptions, sync_profile
 from inventory_sync.plan import Create, ExistingEntry, Update, Write
@@ -54,12 +54,12 @@ class Inventory:
             if s in self.entries
         }
 
-    async def write(self, channel_id: str, writes: Sequence[Write]) -> list[WriteResult]:
-        out = []
+    async def write(self, channel_id: str, writes: Sequence[Write]) -> Written:
+        out = Written()
         for w in writes:
             self.entries[w.sku] = w.quantity
             self.writes.append((w.sku, w.quantity))
-            out.append(WriteResult(w.sku, "created" if isinstance(w, Create) else "updated"))
+            (out.created if isinstance(w, Create) else out.updated).append(w)
             assert isinstance(w, Create | Update)
         return out
 
