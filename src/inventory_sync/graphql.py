@@ -26,7 +26,7 @@ from inventory_sync.errors import (
     PermanentApiError,
     TemporaryApiError,
 )
-from inventory_sync.http import RetryPolicy, post, raise_for_temporary_status
+from inventory_sync.http import RetryPolicy, observed, poster, raise_for_temporary_status
 
 _MARK = "__item__"
 
@@ -57,9 +57,8 @@ class GraphQLClient:
         api: str,
         limiter: anyio.CapacityLimiter,
     ) -> None:
-        self._http = http
         self._url = url
-        self._target = httpx.URL(url)  # parsed once, not once per request
+        self._post = poster(http, url)
         self._tokens = tokens
         self._retry = retry
         self._limiter = limiter
@@ -86,8 +85,15 @@ class GraphQLClient:
                 check(body)
             return body
 
-        async with self._limiter:
+        limiter = self._limiter
+        try:
+            limiter.acquire_nowait()  # a free slot: no trip through the event loop
+        except anyio.WouldBlock:
+            await limiter.acquire()
+        try:
             return await self._retry.call(attempt)
+        finally:
+            limiter.release()
 
     async def _post_once(self, payload: dict[str, Any]) -> dict[str, Any]:
         token = await self._tokens.token()
@@ -135,13 +141,8 @@ class GraphQLClient:
 
     async def _send(self, token: str, payload: dict[str, Any]) -> httpx.Response:
         self.requests += 1
-        return await post(
-            self._http,
-            self.api,
-            self._target,
-            content=orjson.dumps(payload),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        )
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        return await observed(self.api, self._post(orjson.dumps(payload), headers))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 """The per-connection transport: at most one request per connection, each given back
-when its response is closed, and httpx's pool timeout when none is free."""
+when its response is closed, and httpx's pool timeout when none is free; and the short
+way to POST (``poster``), which must send what ``AsyncClient.post`` sends."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 import respx
 
-from inventory_sync.http import make_client
+from inventory_sync.http import ApiClient, make_client, poster
 
 pytestmark = pytest.mark.anyio
 URL = "https://api.example.test/graphql"
@@ -55,18 +56,73 @@ async def test_a_connection_is_busy_until_its_response_is_closed() -> None:
         assert (await http.post(URL)).content == b"x" * 10  # given back on close
 
 
+WAYS = ["client", "poster"]
+
+
+async def send(http: httpx.AsyncClient, way: str, url: str, body: bytes = b"{}") -> httpx.Response:
+    """POST ``body`` as the job's API clients do (``poster``), or with ``AsyncClient.post``."""
+    headers = {"Authorization": "Bearer t", "Content-Type": "application/json"}
+    if way == "poster":
+        return await poster(http, url)(body, headers)
+    return await http.post(url, content=body, headers=headers)
+
+
 @respx.mock
-async def test_a_failed_request_gives_its_connection_back() -> None:
+@pytest.mark.parametrize("way", WAYS)
+async def test_a_failed_request_gives_its_connection_back(way: str) -> None:
     respx.post(URL).mock(side_effect=[httpx.ConnectError("refused"), httpx.Response(204)])
     async with make_client(timeout=0.2, connect_timeout=1, max_connections=1) as http:
         with pytest.raises(httpx.ConnectError):
-            await http.post(URL)
-        assert (await http.post(URL)).status_code == 204
+            await send(http, way, URL)
+        assert (await send(http, way, URL)).status_code == 204
 
 
+@respx.mock
+async def test_the_poster_sends_what_the_client_sends_and_reads_the_whole_answer() -> None:
+    route = respx.post(URL).mock(
+        return_value=httpx.Response(200, json={"data": {"x": 1}}, headers={"X-Id": "7"})
+    )
+    async with make_client(timeout=1, connect_timeout=1, max_connections=1) as http:
+        assert isinstance(http, ApiClient)
+        answers = [await send(http, way, URL, b'{"query": "{ x }"}') for way in WAYS]
+        for answer in answers:
+            assert answer.json() == {"data": {"x": 1}}
+            assert answer.headers["X-Id"] == "7"
+            assert answer.request.url == URL  # what error messages name
+            assert answer.is_closed
+        assert (await send(http, "poster", URL)).status_code == 200  # connection given back
+    by_client, by_poster = (call.request for call in route.calls[:2])
+    assert by_poster.content == by_client.content
+    assert dict(by_poster.headers) == dict(by_client.headers)
+    assert by_poster.headers["User-Agent"] == "inventory-sync"
+    assert by_poster.extensions["timeout"] == by_client.extensions["timeout"]
+
+
+@respx.mock
+async def test_the_poster_waits_no_longer_than_the_pool_timeout_for_a_connection() -> None:
+    respx.post(URL).mock(return_value=httpx.Response(200, content=b"x"))
+    async with make_client(timeout=0.2, connect_timeout=1, max_connections=1) as http:
+        async with http.stream("POST", URL):
+            with pytest.raises(httpx.PoolTimeout):
+                await send(http, "poster", URL)
+
+
+async def test_any_other_client_posts_with_its_own_post() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        assert (await send(http, "poster", URL, b"{}")).json() == {}
+    assert [(r.method, str(r.url), r.content) for r in seen] == [("POST", URL, b"{}")]
+
+
+@pytest.mark.parametrize("way", WAYS)
 @pytest.mark.parametrize("no_proxy", ["", "127.0.0.1"])
 async def test_the_environments_proxy_is_used_unless_no_proxy_exempts_the_host(
-    monkeypatch: pytest.MonkeyPatch, no_proxy: str
+    monkeypatch: pytest.MonkeyPatch, no_proxy: str, way: str
 ) -> None:
     seen: list[str] = []
 
@@ -96,9 +152,9 @@ async def test_the_environments_proxy_is_used_unless_no_proxy_exempts_the_host(
             async with client as http:
                 if no_proxy:
                     with pytest.raises(httpx.ConnectError):  # straight to the closed port
-                        await http.post(url, json={})
+                        await send(http, way, url)
                 else:
-                    assert (await http.post(url, json={})).text == "ok"
+                    assert (await send(http, way, url)).text == "ok"
             tg.cancel_scope.cancel()
 
     assert seen == ([] if no_proxy else [f"POST {url} HTTP/1.1"])
