@@ -83,11 +83,11 @@ def test_a_custom_document_is_sent_and_a_bad_one_stops_the_run(
     fluent.upsert_position("AGG_EU", "A", "A", 4, updated_on=OLD)
     job.profiles(("eu", "eu-warehouse", "AGG_EU"))
     custom = job.workdir / "positions.graphql"
-    custom.write_text(
-        bundled("GetAggregateVirtualPositions").replace(
-            "        status\n", "        status\n        id\n        createdOn\n"
-        )
+    more = bundled("GetAggregateVirtualPositions").replace(
+        "        quantity\n", "        quantity\n        status\n        id\n        createdOn\n"
     )
+    assert "createdOn" in more
+    custom.write_text(more)
     env = {
         "INVENTORY_SYNC_GRAPHQL_DOCUMENTS": json.dumps(
             {"GetAggregateVirtualPositions": str(custom)}

@@ -75,7 +75,10 @@ def test_an_unreadable_replacement(tmp_path: Path) -> None:
 
 
 def test_a_good_replacement_is_used(tmp_path: Path) -> None:
-    text = POSITIONS.replace("        status\n", "        status\n        groupRef\n")
+    text = POSITIONS.replace(
+        "        quantity\n", "        quantity\n        status\n        ref\n"
+    )
+    assert text != POSITIONS
     docs = Documents({"GetAggregateVirtualPositions": write(tmp_path, text)})
     assert docs["GetAggregateVirtualPositions"] == text
     assert docs["GetChannelByKey"] == bundled("GetChannelByKey")

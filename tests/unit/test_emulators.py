@@ -23,11 +23,28 @@ from tests.emulators.server import serve
 ROOT = Path(__file__).resolve().parents[2]
 GRAPHQL = ROOT / "graphql"
 SCHEMAS = ROOT / "tests" / "emulators" / "schema"
-FLUENT_QUERY = (GRAPHQL / "fluent" / "GetAggregateVirtualPositions.graphql").read_text()
+
+
+def _more_fields(mutation: str) -> str:
+    """The job's mutation, selecting also the fields the emulator answers with."""
+    more = mutation.replace("    version\n  }", "    version\n    sku\n    quantityOnStock\n  }")
+    assert more != mutation
+    return more
+
+
+# the job's query, with every node field the emulator serves (the job selects fewer)
+FLUENT_QUERY = (
+    (GRAPHQL / "fluent" / "GetAggregateVirtualPositions.graphql")
+    .read_text()
+    .replace("        productRef\n", "        ref\n        productRef\n")
+    .replace("        quantity\n", "        quantity\n        status\n        updatedOn\n")
+)
+assert "updatedOn\n" in FLUENT_QUERY
+assert "        ref\n" in FLUENT_QUERY
 CT_CHANNEL = (GRAPHQL / "commercetools" / "GetChannelByKey.graphql").read_text()
 CT_ENTRIES = (GRAPHQL / "commercetools" / "GetInventoryEntries.graphql").read_text()
-CT_CREATE = (GRAPHQL / "commercetools" / "CreateInventoryEntry.graphql").read_text()
-CT_UPDATE = (GRAPHQL / "commercetools" / "UpdateInventoryEntry.graphql").read_text()
+CT_CREATE = _more_fields((GRAPHQL / "commercetools" / "CreateInventoryEntry.graphql").read_text())
+CT_UPDATE = _more_fields((GRAPHQL / "commercetools" / "UpdateInventoryEntry.graphql").read_text())
 FLUENT_LOGIN = {
     "username": "demo-user",
     "password": "demo-pass",

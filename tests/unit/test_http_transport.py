@@ -101,10 +101,10 @@ async def test_the_poster_sends_what_the_client_sends_and_reads_the_whole_answer
 @respx.mock
 async def test_the_poster_waits_no_longer_than_the_pool_timeout_for_a_connection() -> None:
     respx.post(URL).mock(return_value=httpx.Response(200, content=b"x"))
-    async with make_client(timeout=0.2, connect_timeout=1, max_connections=1) as http:
-        async with http.stream("POST", URL):
-            with pytest.raises(httpx.PoolTimeout):
-                await send(http, "poster", URL)
+    client = make_client(timeout=0.2, connect_timeout=1, max_connections=1)
+    async with client as http, http.stream("POST", URL):
+        with pytest.raises(httpx.PoolTimeout):
+            await send(http, "poster", URL)
 
 
 async def test_any_other_client_posts_with_its_own_post() -> None:
