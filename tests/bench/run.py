@@ -229,13 +229,18 @@ class JobRun:
 
 
 def run_job(
-    args: Sequence[str], env: dict[str, str], workdir: Path, name: str, wrapper: Sequence[str]
+    args: Sequence[str],
+    env: dict[str, str],
+    workdir: Path,
+    name: str,
+    wrapper: Sequence[str],
+    python: str,
 ) -> JobRun:
-    """The CLI as a child process; its own rusage comes from ``os.wait4``."""
+    """The CLI as a child process of ``python``; its own rusage comes from ``os.wait4``."""
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as out, (workdir / f"{name}.err").open("wb") as err:
         started = time.perf_counter()
-        command = [sys.executable, "-m", "inventory_sync", "run", *args]
+        command = [python, "-m", "inventory_sync", "run", *args]
         process = subprocess.Popen(
             [*(w.format(name=name) for w in wrapper), *command],
             env=env,
@@ -353,9 +358,10 @@ def scenario(
     model: Model,
     tuning: dict[str, Any],
     wrapper: Sequence[str],
+    python: str,
 ) -> dict[str, Any]:
     before, emulator_cpu = em.stats(), em.cpu_seconds()
-    job = run_job(args, env, workdir, name, wrapper)
+    job = run_job(args, env, workdir, name, wrapper, python)
     emulator_cpu = em.cpu_seconds() - emulator_cpu
     after = em.stats()
     requests = {
@@ -429,10 +435,14 @@ def bench(
     *,
     change_share: float = 0.01,
     wrapper: Sequence[str] = (),
+    python: str = sys.executable,
     keep: bool = False,
 ) -> dict[str, Any]:
-    # the image's pip compiles the package at install; an editable checkout (under
-    # PYTHONDONTWRITEBYTECODE) would compile it again at every start of the job
+    """``python`` runs the job: ``make bench`` gives it a venv installed as the image is
+    (the runtime lock and the package's wheel), so the job's CPU is the shipped job's,
+    not the dev venv's (which also loads rich, pygments and click at start)."""
+    # pip compiles a wheel's modules at install; an editable checkout (under
+    # PYTHONDONTWRITEBYTECODE) would compile them again at every start of the job
     compileall.compile_dir(Path(inventory_sync.__file__).parent, quiet=1)
     workdir = Path(tempfile.mkdtemp(prefix="inventory-sync-bench-"))
     try:
@@ -450,11 +460,13 @@ def bench(
             print(f"seeded {n:,} positions in {seed_s:.1f} s; settings {tuning}", flush=True)
             results: dict[str, Any] = {}
             for name, args in (("full_empty", ["--full"]), ("full_same", ["--full"])):
-                results[name] = scenario(name, args, em, env, workdir, model, tuning, wrapper)
+                results[name] = scenario(
+                    name, args, em, env, workdir, model, tuning, wrapper, python
+                )
                 print(line(name, results[name]), flush=True)
             changes = change_positions(em, quantities, change_share)
             results["delta_1pct"] = scenario(
-                "delta_1pct", [], em, env, workdir, model, tuning, wrapper
+                "delta_1pct", [], em, env, workdir, model, tuning, wrapper, python
             )
             print(line("delta_1pct", results["delta_1pct"]), flush=True)
             verify(em, {**quantities, **changes})
@@ -465,6 +477,7 @@ def bench(
                 "python": platform.python_version(),
                 "platform": platform.platform(),
             },
+            "job_python": python,
             "n": n,
             "model": vars(model),
             "settings": tuning,
@@ -536,6 +549,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="command prefix for the job, e.g. 'py-spy record -f raw -o {name}.txt --' "
         "({name}: the scenario; profiling only, the CPU and RSS figures are then the wrapper's)",
     )
+    parser.add_argument(
+        "--job-python",
+        default=sys.executable,
+        help="the Python that runs the job (make bench: a venv installed as the image is)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so the emulators and a running job are stopped too
@@ -547,6 +565,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.out,
         change_share=args.change_share,
         wrapper=shlex.split(args.job_wrapper),
+        python=args.job_python,
         keep=args.keep,
     )
 

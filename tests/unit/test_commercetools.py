@@ -1,3 +1,6 @@
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import graphql as gql
@@ -6,13 +9,14 @@ import pytest
 import respx
 
 from inventory_sync.commercetools import (
+    BUNDLED_TEMPLATES,
     CommercetoolsSink,
     WriteFailure,
     Written,
     quote,
     sku_predicates,
 )
-from inventory_sync.documents import bundled
+from inventory_sync.documents import Documents, bundled
 from inventory_sync.errors import ChannelNotFoundError
 from inventory_sync.graphql import FieldTemplate, batch_document
 from inventory_sync.plan import Create, ExistingEntry, Update
@@ -236,3 +240,36 @@ async def test_a_batch_that_fails_as_a_whole_fails_only_its_items() -> None:
     assert written.created == [Create("b", 2)]
     assert [(f.sku, f.code) for f in written.failed] == [("a", "500")]
     assert written.updated == written.unchanged == []
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED_TEMPLATES))
+def test_the_bundled_templates_are_what_graphql_core_makes_of_the_bundled_documents(
+    name: str,
+) -> None:
+    # a bundled mutation changed: copy FieldTemplate.of(bundled(name)) into BUNDLED_TEMPLATES
+    assert FieldTemplate.of(bundled(name)) == BUNDLED_TEMPLATES[name]
+
+
+def test_a_replaced_mutation_is_batched_from_its_own_text(tmp_path: Path) -> None:
+    custom = tmp_path / "create.graphql"
+    custom.write_text(
+        bundled("CreateInventoryEntry").replace("    version\n", "    version\n    sku\n")
+    )
+    docs = Documents({"CreateInventoryEntry": custom})
+    sink = CommercetoolsSink(None, batch_size=1, conflict_retries=0, documents=docs)  # type: ignore[arg-type]
+    assert not docs.is_bundled("CreateInventoryEntry")
+    assert docs.is_bundled("UpdateInventoryEntry")
+    assert "sku" in sink._create.field
+    assert sink._update is BUNDLED_TEMPLATES["UpdateInventoryEntry"]
+
+
+def test_the_job_starts_without_importing_graphql_core() -> None:
+    """graphql-core is imported only to check or batch a replaced document."""
+    code = (
+        "import sys, inventory_sync.cli, inventory_sync.runner;"
+        "from inventory_sync.commercetools import CommercetoolsSink;"
+        "CommercetoolsSink(None, batch_size=1, conflict_retries=0);"
+        "print('graphql' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
