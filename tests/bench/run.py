@@ -565,7 +565,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.out,
         change_share=args.change_share,
         wrapper=shlex.split(args.job_wrapper),
-        python=args.job_python,
+        # the job runs in a work directory: a relative path (not a command) made absolute,
+        # without resolving the venv's symlink to the Python it was made from
+        python=os.path.abspath(args.job_python) if os.sep in args.job_python else args.job_python,
         keep=args.keep,
     )
 
