@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.bench.http2 import measure
 from tests.bench.run import SCENARIOS, Model, bench
 
 N = 2000
@@ -59,3 +60,13 @@ def test_bench_smoke_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert delta["counts"]["updated"] == N // 100
     assert delta["positions"] == N // 100
     assert "| wall / bound |" in capsys.readouterr().out
+
+
+@pytest.mark.timeout(60)
+def test_http2_comparison_smoke_run() -> None:
+    """Both protocols carry every request to the loopback server and back (each answer is
+    checked for status 200 and parsed), and the CPU per request is measured for each."""
+    result = measure(requests=40, concurrency=4, latency_ms=1)
+
+    assert set(result) == {"http1", "http2"}
+    assert all(0 < seconds < 1 for seconds in result.values()), result
