@@ -103,7 +103,7 @@ class _Chunk:
     def add(self, positions: list[Position], in_flight: dict[str, anyio.Event]) -> None:
         """Take ``positions``; a ref that an earlier chunk in flight holds makes this
         chunk wait for that one. ``in_flight`` maps each ref to its latest chunk's event
-        (set operations, not a step per position: this runs once per position)."""
+        (kept with set and dict operations: this runs for every position)."""
         refs = [ref for p in positions if isinstance(ref := p.product_ref, str)]
         for ref in in_flight.keys() & set(refs):
             earlier = in_flight[ref]
