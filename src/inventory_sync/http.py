@@ -191,16 +191,16 @@ class _TransportPoster:
     ) -> None:
         self._transport = transport
         self._url = httpx.URL(url)
-        self._headers = dict(headers)
+        # the names as the client spells them (``dict(headers)`` would lower-case them)
+        self._defaults = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers.raw}
         self._extensions = {"timeout": timeout.as_dict()}
 
     async def __call__(self, content: bytes, headers: Mapping[str, str]) -> httpx.Response:
+        given = {name.lower() for name in headers}  # a given header replaces a default one
+        merged = {k: v for k, v in self._defaults.items() if k.lower() not in given}
+        merged.update(headers)
         request = httpx.Request(
-            "POST",
-            self._url,
-            content=content,
-            headers={**self._headers, **headers},
-            extensions=self._extensions,
+            "POST", self._url, content=content, headers=merged, extensions=self._extensions
         )
         response = await self._transport.handle_async_request(request)
         response.request = request

@@ -93,9 +93,19 @@ async def test_the_poster_sends_what_the_client_sends_and_reads_the_whole_answer
         assert (await send(http, "poster", URL)).status_code == 200  # connection given back
     by_client, by_poster = (call.request for call in route.calls[:2])
     assert by_poster.content == by_client.content
-    assert dict(by_poster.headers) == dict(by_client.headers)
+    assert sorted(by_poster.headers.raw) == sorted(by_client.headers.raw)  # names as spelt
     assert by_poster.headers["User-Agent"] == "inventory-sync"
     assert by_poster.extensions["timeout"] == by_client.extensions["timeout"]
+
+
+@respx.mock
+async def test_a_header_given_to_the_poster_replaces_the_clients_whatever_its_case() -> None:
+    route = respx.post(URL).mock(return_value=httpx.Response(200))
+    async with make_client(timeout=1, connect_timeout=1, max_connections=1) as http:
+        await poster(http, URL)(b"{}", {"user-agent": "other", "Accept": "application/json"})
+    sent = route.calls[0].request.headers
+    assert sent.get_list("User-Agent") == ["other"]
+    assert sent.get_list("Accept") == ["application/json"]
 
 
 @respx.mock
