@@ -9,8 +9,8 @@ from typing import Any
 import anyio
 import pytest
 
-from inventory_sync.commercetools import Written
-from inventory_sync.model import Position, Window
+from inventory_sync.commercetools import WriteFailure, Written
+from inventory_sync.model import Change, Position, Window
 from inventory_sync.pipeline import PipelineOptions, sync_profile
 from inventory_sync.plan import Create, ExistingEntry, Update, Write
 from inventory_sync.profiles import Profile
@@ -82,3 +82,38 @@ async def test_a_ref_again_in_a_later_chunk_is_written_last_and_counted_once() -
     assert sink.writes[-1] == ("a", 7)  # the later one is written after the earlier one
     assert result.counts.fetched == 2
     assert (result.counts.created, result.counts.updated) == (2, 1)
+
+
+class Conflicted(Inventory):
+    """Every create meets an entry made meanwhile (quantity 9): applied as its update;
+    "same" was found already equal on the re-read; "bad" failed."""
+
+    async def write(self, channel_id: str, writes: Sequence[Write]) -> Written:
+        out = Written()
+        for w in writes:
+            if w.sku == "same":
+                out.unchanged.append(w.sku)
+            elif w.sku == "bad":
+                out.failed.append(WriteFailure(w.sku, "InvalidOperation", "no"))
+            else:
+                out.updated.append(Update(w.sku, f"id-{w.sku}", 2, 9, w.quantity))
+        return out
+
+
+async def test_the_report_records_each_write_as_performed_and_the_counts_add_up() -> None:
+    profile = Profile(name="eu", ctChannelKey="eu", fluentAggregateVirtualCatalogueRef="AGG")
+    source = Pages([Position("a", 1), Position("same", 2), Position("bad", 3)])
+    sink = Conflicted()
+    sink.release.set()
+    changes: list[Change] = []
+    options = PipelineOptions(workers=1, chunk_size=10, negative="clamp")
+
+    result = await sync_profile(profile, WINDOW, source, sink, options, changes.append)  # type: ignore[arg-type]
+
+    assert sorted(changes, key=lambda c: c.sku) == [
+        Change("eu", "a", "update", 9, 1, "updated"),  # planned as a create
+        Change("eu", "bad", "create", None, 3, "failed:InvalidOperation"),
+        Change("eu", "same", "create", None, 2, "unchanged"),
+    ]
+    counts = result.counts
+    assert (counts.created, counts.updated, counts.unchanged, counts.failed) == (0, 1, 1, 1)
