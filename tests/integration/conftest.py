@@ -58,6 +58,26 @@ class Job:
         path = self.workdir / "state" / f"{profile}.json"
         return json.loads(path.read_text()) if path.exists() else None
 
+    def failed_state(self, profile: str) -> dict[str, Any]:
+        """The profile's state record, which must say its last run failed and keep the
+        window where it was before the first successful run (no ``previousEndDate``)."""
+        state = self.state(profile)
+        assert state is not None
+        assert state["previousEndDate"] is None
+        assert state["lastRun"]["status"] == "FAILED"
+        return state
+
+    def start(self, env: dict[str, str]) -> subprocess.Popen[str]:
+        """``run`` as a process still going, its stdout (the JSON log) piped, to signal."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "inventory_sync", "run"],
+            env={**self.env, **env},
+            cwd=self.workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Result:
         done = subprocess.run(
             [sys.executable, "-m", "inventory_sync", *args],

@@ -145,21 +145,31 @@ def test_a_mapper_that_loads_passes(ready: Job) -> None:
     assert lines(result)["mapper"][0] == "ok"
 
 
-def test_a_failing_catalogue_query_is_named(ready: Job, fluent: FluentEmulator) -> None:
-    fluent.faults.add(Fault("status", on="graphql", status=403, rate=1.0))
+@pytest.mark.parametrize(
+    ("api", "fault", "passed", "failed", "status"),
+    [
+        # Fluent answers its token but not the catalogue query
+        ("fluent", Fault("status", on="graphql", status=403, rate=1.0),
+         "fluent token", "[eu] catalogue 'AGG_EU'", "403"),
+        # commercetools is down after the token
+        ("commercetools", Fault("status", on="query", status=503, rate=1.0),
+         "commercetools token", "[eu] channel 'eu-warehouse'", "503"),
+    ],
+)  # fmt: skip
+def test_an_api_failing_after_its_token_is_named(
+    ready: Job,
+    fluent: FluentEmulator,
+    ct: CommercetoolsEmulator,
+    api: str,
+    fault: Fault,
+    passed: str,
+    failed: str,
+    status: str,
+) -> None:
+    (fluent if api == "fluent" else ct).faults.add(fault)
     result = ready.run("check")
     assert result.returncode == 1
     got = lines(result)
-    assert got["fluent token"][0] == "ok"
-    assert got["[eu] catalogue 'AGG_EU'"][0] == "FAIL"
-    assert "403" in got["[eu] catalogue 'AGG_EU'"][1]
-
-
-def test_commercetools_down_after_the_token_is_named(ready: Job, ct: CommercetoolsEmulator) -> None:
-    ct.faults.add(Fault("status", on="query", status=503, rate=1.0))
-    result = ready.run("check")
-    assert result.returncode == 1
-    got = lines(result)
-    assert got["commercetools token"][0] == "ok"
-    assert got["[eu] channel 'eu-warehouse'"][0] == "FAIL"
-    assert "503" in got["[eu] channel 'eu-warehouse'"][1]
+    assert got[passed][0] == "ok"
+    assert got[failed][0] == "FAIL"
+    assert status in got[failed][1]

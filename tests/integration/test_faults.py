@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -205,10 +203,7 @@ def test_run_deadline_stops_and_keeps_the_window(
 
     assert result.returncode == 1
     assert "run deadline of 1 s reached" in result.summary("eu")["error"]
-    state = job.state("eu")
-    assert state is not None
-    assert state["previousEndDate"] is None
-    assert state["lastRun"]["status"] == "FAILED"
+    job.failed_state("eu")
 
     fluent.latency_ms = 0
     assert job.run("run", env=SMALL).returncode == 0
@@ -222,18 +217,12 @@ def test_sigterm_mid_run_stops_fetching_saves_failed_state_and_exits_non_zero(
     before = ct.entries("eu-warehouse")
     job.profiles(EU)
     fluent.latency_ms = 150
-    process = subprocess.Popen(
-        [sys.executable, "-m", "inventory_sync", "run"],
-        env={
-            **job.env,
+    process = job.start(
+        {
             **SMALL,
             "INVENTORY_SYNC_HTTP_TIMEOUT_SECONDS": "5",
             "INVENTORY_SYNC_STOP_GRACE_SECONDS": "5",
-        },
-        cwd=job.workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        }
     )
     assert process.stdout is not None
     events: list[dict[str, Any]] = []
@@ -254,10 +243,7 @@ def test_sigterm_mid_run_stops_fetching_saves_failed_state_and_exits_non_zero(
     assert summary["status"] == "FAILED"
     assert "SIGTERM received" in summary["error"]
     assert summary["fetched"] < 100
-    state = job.state("eu")
-    assert state is not None
-    assert state["previousEndDate"] is None
-    assert state["lastRun"]["status"] == "FAILED"
+    job.failed_state("eu")
     for sku, quantity in ct.entries("eu-warehouse").items():
         assert quantity in (expected[sku], before.get(sku)), sku
 
@@ -274,20 +260,14 @@ def test_sigterm_while_the_channel_lookup_keeps_failing_ends_the_run_within_the_
     seed(fluent, ct, n=5)
     job.profiles(EU)
     ct.faults.add(Fault("status", on="query", status=503, rate=1.0))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "inventory_sync", "run"],
-        env={
-            **job.env,
+    process = job.start(
+        {
             **SMALL,
             "INVENTORY_SYNC_RETRY_ATTEMPTS": "50",
             "INVENTORY_SYNC_RETRY_TIMEOUT_SECONDS": "120",
             "INVENTORY_SYNC_RETRY_WAIT_INITIAL_SECONDS": "0.2",
             "INVENTORY_SYNC_RETRY_WAIT_MAX_SECONDS": "0.5",
-        },
-        cwd=job.workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        }
     )
     assert process.stdout is not None
     for line in process.stdout:
@@ -305,10 +285,7 @@ def test_sigterm_while_the_channel_lookup_keeps_failing_ends_the_run_within_the_
         if e["event"] == "inventory_sync.profile_finished"
     ]
     assert "SIGTERM received" in summary["error"]
-    state = job.state("eu")
-    assert state is not None
-    assert state["previousEndDate"] is None
-    assert state["lastRun"]["status"] == "FAILED"
+    job.failed_state("eu")
 
 
 @pytest.mark.parametrize(

@@ -161,10 +161,7 @@ def test_profiles_run_concurrently_and_one_failure_does_not_stop_the_other(
     us = result.summary("us")
     assert us["status"] == "FAILED"
     assert "us-warehouse" in us["error"]
-    state = job.state("us")
-    assert state is not None
-    assert state["previousEndDate"] is None
-    assert state["lastRun"]["status"] == "FAILED"
+    job.failed_state("us")
 
 
 def test_failed_run_keeps_the_window_and_never_logs_secrets(
